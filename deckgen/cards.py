@@ -1,0 +1,54 @@
+"""The typed cards, topics and deck that validation produces and later steps consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Location
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    type: str
+    fields: dict[str, str]  # YAML key -> Markdown source, only the keys the card has
+    field_locations: dict[str, Location]
+    tags: tuple[str, ...]
+    location: Location  # where the card starts (its `- id:` line)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.location))
+
+
+@dataclass(frozen=True)
+class Topic:
+    key: str  # file stem, e.g. "scaling"; names its package
+    title: str  # the subdeck title
+    path: Path
+    display: str  # path as shown in messages
+    tags: tuple[str, ...]
+    cards: tuple[Card, ...]
+
+
+@dataclass(frozen=True)
+class DeckConfig:
+    title: str  # root deck name
+    namespace: str
+    version: str
+    description: str
+    topic_order: tuple[str, ...]
+    path: Path | None  # None when the config comes from defaults
+
+
+@dataclass(frozen=True)
+class Deck:
+    """Everything under cards/: the config and its topics in learning order."""
+
+    config: DeckConfig
+    topics: tuple[Topic, ...]
+    cards_dir: Path
+
+    @property
+    def cards(self) -> list[tuple[Topic, Card]]:
+        return [(topic, card) for topic in self.topics for card in topic.cards]

@@ -1,0 +1,333 @@
+"""Step 2 of the pipeline: YAML nodes -> typed cards, or located problems.
+
+Every rule here comes from `schema.py`. Validation never stops at the first problem:
+it reports all it finds in all files, each at the line and column it concerns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import yaml
+
+from . import schema
+from .cards import Card, Deck, DeckConfig, Topic
+from .errors import Location, Problems
+from .load import NULL, STR, Source, read_source
+
+
+def read_deck(cards_dir: Path, problems: Problems) -> Deck:
+    """Read the deck config and every topic file under `cards_dir`.
+
+    Problems are appended to `problems`; the Deck holds whatever was valid.
+    """
+    config_path = cards_dir / schema.CONFIG_FILE
+    if not cards_dir.is_dir():
+        problems.error(Location(display_path(cards_dir)), "cards folder not found")
+        return Deck(_default_config(cards_dir), (), cards_dir)
+    if config_path.is_file():
+        config = _read_config(config_path, problems)
+    else:
+        problems.error(
+            Location(display_path(config_path)),
+            "deck config not found: create it with at least `deck:` (the root deck name) "
+            "and `namespace:` (a stable prefix for note identity)",
+        )
+        config = _default_config(cards_dir)
+
+    topic_files = {}
+    for path in sorted(cards_dir.rglob("*.y*ml")):
+        relative = path.relative_to(cards_dir)
+        if path == config_path or any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        key = relative.with_suffix("").as_posix()
+        topic_files[key] = path
+
+    ordered = [key for key in config.topic_order if key in topic_files]
+    ordered += sorted(key for key in topic_files if key not in config.topic_order)
+    topics = []
+    for key in ordered:
+        topic = _read_topic(key, topic_files[key], problems)
+        if topic is not None:
+            topics.append(topic)
+    deck = Deck(config, tuple(topics), cards_dir)
+    _check_unique_ids(deck, problems)
+    if not topic_files:
+        problems.error(Location(display_path(cards_dir)), "no topic files (*.yaml) found")
+    return deck
+
+
+def display_path(path: Path) -> str:
+    """The path as the user typed it relative to where they stand, when that is shorter."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return relative if not relative.startswith("../../") else str(path)
+
+
+def _default_config(cards_dir: Path) -> DeckConfig:
+    return DeckConfig(cards_dir.resolve().name or "Deck", "deck", "", "", (), None)
+
+
+# -- deck config ---------------------------------------------------------------------
+
+
+def _read_config(path: Path, problems: Problems) -> DeckConfig:
+    display = display_path(path)
+    fallback = DeckConfig("Deck", "deck", "", "", (), path)
+    source = read_source(path, display, problems)
+    if source is None:
+        return fallback
+    entries = _mapping(source, source.root, "the deck config", problems)
+    if entries is None:
+        return fallback
+    _check_keys(source, entries, schema.CONFIG_KEYS, "the deck config", problems)
+    values = {}
+    for key in ("deck", "namespace", "version", "description"):
+        if key in entries:
+            values[key] = _text(source, entries[key], key, problems) or ""
+    namespace = values.get("namespace", "")
+    if "namespace" in entries and namespace and not schema.NAMESPACE_RE.match(namespace):
+        problems.error(
+            source.at(entries["namespace"][1]),
+            f"namespace {namespace!r} must be lowercase letters, digits and '-'",
+        )
+    topic_order: list[str] = []
+    if "topics" in entries:
+        items = _sequence(source, entries["topics"][1], "topics", problems) or []
+        for item in items:
+            name = _text(source, (item, item), "topics", problems)
+            if name is None:
+                continue
+            name = name.removesuffix(".yaml").removesuffix(".yml")
+            if name in topic_order:
+                problems.error(source.at(item), f"topic {name!r} is listed twice")
+            elif not (path.parent / f"{name}.yaml").is_file() and not (path.parent / f"{name}.yml").is_file():
+                problems.error(source.at(item), f"topic {name!r}: no file {name}.yaml beside the config")
+            topic_order.append(name)
+    return DeckConfig(
+        title=values.get("deck", "Deck"),
+        namespace=namespace or "deck",
+        version=values.get("version", ""),
+        description=values.get("description", ""),
+        topic_order=tuple(topic_order),
+        path=path,
+    )
+
+
+# -- topic files ---------------------------------------------------------------------
+
+
+def _read_topic(key: str, path: Path, problems: Problems) -> Topic | None:
+    display = display_path(path)
+    source = read_source(path, display, problems)
+    if source is None:
+        return None
+    if source.root is None:
+        problems.error(Location(display, 1, 1), "file is empty; a topic needs `deck:` and `cards:`")
+        return None
+    entries = _mapping(source, source.root, "a topic file", problems)
+    if entries is None:
+        return None
+    _check_keys(source, entries, schema.TOPIC_KEYS, "a topic file", problems)
+    title = _text(source, entries["deck"], "deck", problems) if "deck" in entries else None
+    tags = _tags(source, entries.get("tags"), problems)
+    cards = []
+    if "cards" in entries:
+        items = _sequence(source, entries["cards"][1], "cards", problems)
+        if items is not None and not items:
+            problems.error(source.at(entries["cards"][1]), "`cards` is empty")
+        for item in items or []:
+            card = _read_card(source, item, problems)
+            if card is not None:
+                cards.append(card)
+    return Topic(key, title or key, path, display, tuple(tags), tuple(cards))
+
+
+def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | None:
+    entries = _mapping(source, node, "a card", problems)
+    if entries is None:
+        return None
+    where = source.at(node)
+    ok = True
+
+    card_id = None
+    if "id" not in entries:
+        problems.error(where, "card has no `id` (a stable slug such as `ecs-task-role`)")
+        ok = False
+    else:
+        card_id = _text(source, entries["id"], "id", problems)
+        id_node = entries["id"][1]
+        if card_id is None:
+            ok = False
+        elif len(card_id) > schema.ID_MAX or not schema.ID_RE.match(card_id):
+            problems.error(
+                source.at(id_node),
+                f"id {card_id!r} is not a valid slug: use lowercase letters, digits, "
+                f"'-', '_' and '.', at most {schema.ID_MAX} characters",
+            )
+            ok = False
+
+    card_type = schema.DEFAULT_TYPE
+    if "type" in entries:
+        given = _text(source, entries["type"], "type", problems)
+        if given is None:
+            return None
+        if given not in schema.CARD_TYPES:
+            problems.error(
+                source.at(entries["type"][1]),
+                f"unknown card type {given!r}{_suggest(given, schema.CARD_TYPES)}; "
+                f"card types are {', '.join(schema.CARD_TYPES)}",
+            )
+            return None
+        card_type = given
+    spec = schema.CARD_TYPES[card_type]
+
+    fields: dict[str, str] = {}
+    locations: dict[str, Location] = {}
+    for key, (key_node, value_node) in entries.items():
+        if key in schema.CARD_KEYS:
+            continue
+        if key not in schema.FIELDS:
+            problems.error(
+                source.at(key_node),
+                f"unknown key {key!r}{_suggest(key, schema.ALL_CARD_KEYS)}",
+            )
+            ok = False
+            continue
+        if key not in spec.fields:
+            problems.error(
+                source.at(key_node),
+                f"field {key!r} does not belong to a {card_type} card "
+                f"({card_type} cards have {', '.join(spec.fields)})",
+            )
+            ok = False
+            continue
+        value = _text(source, (key_node, value_node), key, problems)
+        if value is None:
+            ok = False
+            continue
+        if len(value) > schema.MAX_FIELD_CHARS:
+            problems.error(
+                source.at(value_node),
+                f"{key!r} is {len(value):,} characters; the limit is {schema.MAX_FIELD_CHARS:,}",
+            )
+            ok = False
+            continue
+        fields[key] = value
+        locations[key] = source.at(value_node)
+
+    for key in spec.required:
+        if key not in entries:
+            named = f" {card_id!r}" if card_id else ""
+            problems.error(where, f"{card_type} card{named} is missing {key!r}")
+            ok = False
+
+    if card_type == "cloze" and "text" in fields and not schema.CLOZE_RE.search(fields["text"]):
+        problems.error(
+            locations["text"],
+            "cloze text has no deletion: mark what to hide as {{c1::...}}",
+        )
+        ok = False
+
+    tags = _tags(source, entries.get("tags"), problems)
+    if not ok or card_id is None:
+        return None
+    return Card(card_id, card_type, fields, locations, tuple(tags), where)
+
+
+def _check_unique_ids(deck: Deck, problems: Problems) -> None:
+    first_seen: dict[str, Location] = {}
+    for _topic, card in deck.cards:
+        first = first_seen.get(card.id)
+        if first is None:
+            first_seen[card.id] = card.location
+        else:
+            problems.error(
+                card.location,
+                f"duplicate card id {card.id!r}: also used at {first}; each card needs its own id",
+            )
+
+
+# -- node helpers --------------------------------------------------------------------
+
+Entry = tuple[yaml.Node, yaml.Node]  # (key node, value node)
+
+
+def _mapping(source: Source, node: yaml.Node, what: str, problems: Problems) -> dict[str, Entry] | None:
+    if not isinstance(node, yaml.MappingNode):
+        problems.error(source.at(node), f"{what} must be a mapping of `key: value`, not {_kind(node)}")
+        return None
+    entries: dict[str, Entry] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            problems.error(source.at(key_node), "keys must be plain words")
+            continue
+        entries.setdefault(key_node.value, (key_node, value_node))
+    return entries
+
+
+def _sequence(source: Source, node: yaml.Node, key: str, problems: Problems) -> list[yaml.Node] | None:
+    if not isinstance(node, yaml.SequenceNode):
+        problems.error(source.at(node), f"{key!r} must be a list, not {_kind(node)}")
+        return None
+    return list(node.value)
+
+
+def _text(source: Source, entry: Entry, key: str, problems: Problems) -> str | None:
+    """A scalar's text as written: `back: 443` is the text "443", not a number."""
+    _key_node, node = entry
+    if not isinstance(node, yaml.ScalarNode):
+        problems.error(source.at(node), f"{key!r} must be text, not {_kind(node)}")
+        return None
+    if node.tag == NULL and node.style is None:
+        problems.error(source.at(node), f"{key!r} is empty")
+        return None
+    value = node.value if node.tag == STR else node.value.strip()
+    if not value.strip():
+        problems.error(source.at(node), f"{key!r} is empty")
+        return None
+    return value
+
+
+def _tags(source: Source, entry: Entry | None, problems: Problems) -> list[str]:
+    if entry is None:
+        return []
+    items = _sequence(source, entry[1], "tags", problems) or []
+    tags = []
+    for item in items:
+        tag = _text(source, (item, item), "tags", problems)
+        if tag is None:
+            continue
+        if not schema.TAG_RE.match(tag):
+            problems.error(source.at(item), f"tag {tag!r} contains a space; use '_' or '::'")
+            continue
+        tags.append(tag)
+    return tags
+
+
+def _check_keys(source: Source, entries: dict[str, Entry], spec: dict, what: str, problems: Problems) -> None:
+    for key, (key_node, _value) in entries.items():
+        if key not in spec:
+            problems.error(source.at(key_node), f"unknown key {key!r} in {what}{_suggest(key, spec)}")
+    for key, (required, _description) in spec.items():
+        if required and key not in entries:
+            problems.error(source.at(source.root), f"{what} needs `{key}:`")
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return "a single value"
