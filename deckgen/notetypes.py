@@ -1,0 +1,114 @@
+"""deckgen's note types, defined once: one per card type.
+
+A note type's field list is part of its identity in Anki: notes of a note type that
+gained or lost a field under the same id stop updating on import (see
+../shared/ANKI-IMPORT.md). `identity.py` records each field list in the lock and
+refuses a change, so edit the fields here only with that in mind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+from pygments.formatters import HtmlFormatter
+
+
+@dataclass(frozen=True)
+class NoteTypeSpec:
+    key: str  # the card type it serves; part of the note type's id
+    label: str
+    fields: tuple[str, ...]  # Anki field names, in order
+    templates: tuple[tuple[str, str, str], ...]  # (name, question, answer)
+    is_cloze: bool = False
+
+    def anki_fields(self, yaml_fields: dict[str, str], card_id: str) -> list[str]:
+        """The note's field values in this note type's order ("ID" is the card id)."""
+        values = []
+        for name in self.fields:
+            values.append(card_id if name == "ID" else yaml_fields.get(name.lower(), ""))
+        return values
+
+
+_EXTRA = '{{#Extra}}<div class="extra">{{Extra}}</div>{{/Extra}}'
+
+NOTE_TYPES = {
+    spec.key: spec
+    for spec in (
+        NoteTypeSpec(
+            "basic",
+            "Basic",
+            ("Front", "Back", "Extra", "ID"),
+            (
+                (
+                    "Card 1",
+                    '<div class="front">{{Front}}</div>',
+                    '<div class="front">{{Front}}</div>\n<hr id="answer">\n'
+                    f'<div class="back">{{{{Back}}}}</div>\n{_EXTRA}',
+                ),
+            ),
+        ),
+        NoteTypeSpec(
+            "reversed",
+            "Basic and reversed",
+            ("Front", "Back", "ID"),
+            (
+                (
+                    "Front to back",
+                    '<div class="front">{{Front}}</div>',
+                    '<div class="front">{{Front}}</div>\n<hr id="answer">\n<div class="back">{{Back}}</div>',
+                ),
+                (
+                    "Back to front",
+                    '<div class="front">{{Back}}</div>',
+                    '<div class="front">{{Back}}</div>\n<hr id="answer">\n<div class="back">{{Front}}</div>',
+                ),
+            ),
+        ),
+        NoteTypeSpec(
+            "cloze",
+            "Cloze",
+            ("Text", "Extra", "ID"),
+            (
+                (
+                    "Cloze",
+                    '<div class="front cloze-text">{{cloze:Text}}</div>',
+                    f'<div class="front cloze-text">{{{{cloze:Text}}}}</div>\n{_EXTRA}',
+                ),
+            ),
+            is_cloze=True,
+        ),
+        NoteTypeSpec(
+            "type-in",
+            "Type the answer",
+            ("Front", "Back", "ID"),
+            (
+                (
+                    "Card 1",
+                    '<div class="front">{{Front}}</div>\n<div class="type-answer">{{type:Back}}</div>',
+                    '<div class="front">{{Front}}</div>\n<hr id="answer">\n'
+                    '<div class="type-answer">{{type:Back}}</div>',
+                ),
+            ),
+        ),
+    )
+}
+
+
+@cache
+def card_css() -> str:
+    """The CSS shared by every note type: deckgen's style plus Pygments' code colours."""
+    base = files("deckgen").joinpath("style/card.css").read_text(encoding="utf-8")
+    light = HtmlFormatter(style="default").get_style_defs(".highlight")
+    dark = HtmlFormatter(style="monokai").get_style_defs([".night_mode .highlight", ".nightMode .highlight"])
+    return f"{base}\n/* code, light */\n{light}\n/* code, night mode */\n{dark}\n"
+
+
+def cards_per_note(spec: NoteTypeSpec, yaml_fields: dict[str, str]) -> int:
+    """How many cards Anki makes from one note."""
+    if spec.is_cloze:
+        from .schema import CLOZE_RE
+
+        return len({m.group(1) for m in CLOZE_RE.finditer(yaml_fields.get("text", ""))})
+    return len(spec.templates)
