@@ -1,0 +1,327 @@
+"""The pipeline, end to end: cards/ -> checked, rendered, identified -> packages.
+
+    load (load.py) -> validate (validate.py) -> render (render.py)
+      -> identify (identity.py, lock.py) -> package (package.py) -> report (report.py)
+
+`compile_deck` runs the first three steps and is shared by every command (check,
+build, preview, diff tests); `build` adds the last three. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import identity
+from .cards import Deck
+from .errors import DeckError, Location, Problem, Problems
+from .lock import LOCK_FILE, Lock, dump_lock, read_lock
+from .notetypes import NOTE_TYPES, card_css, cards_per_note
+from .package import (
+    NoteTypeArgs,
+    PackageDeck,
+    PackageNote,
+    commit_files,
+    discard_files,
+    temporary_path,
+    write_package,
+)
+from .render import RenderedCard, render_deck
+from .validate import display_path, read_deck
+
+
+@dataclass(frozen=True)
+class CompiledDeck:
+    """The deck read, validated and rendered: what every command starts from."""
+
+    deck: Deck
+    cards: list[RenderedCard]
+    warnings: list[Problem] = field(default_factory=list)
+
+    def root_name(self) -> str:
+        return self.deck.config.title
+
+    def deck_name(self, topic_key: str) -> str:
+        topic = next(t for t in self.deck.topics if t.key == topic_key)
+        return f"{self.deck.config.title}::{topic.title}"
+
+
+def compile_deck(cards_dir: Path) -> CompiledDeck:
+    """Load, validate and render every card under `cards_dir`; DeckError lists all problems."""
+    problems = Problems()
+    deck = read_deck(cards_dir, problems)
+    problems.raise_if_errors()
+    rendered = render_deck(deck, problems)
+    problems.raise_if_errors()
+    return CompiledDeck(deck, rendered, problems.warnings)
+
+
+@dataclass(frozen=True)
+class PackageSummary:
+    path: Path
+    topic: str | None  # None for the whole deck
+    decks: int
+    notes: int
+    cards: int
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    key: str
+    deck: str  # full deck name, Root::Topic
+    notes: int
+    cards: int
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    packages: list[PackageSummary]
+    topics: list[TopicSummary]
+    stamping: identity.Stamping
+    lock_path: Path
+    lock_written: bool
+    warnings: list[Problem]
+
+
+def lock_path_for(cards_dir: Path) -> Path:
+    return cards_dir / LOCK_FILE
+
+
+def package_name(namespace: str, topic: str | None = None) -> str:
+    """Stable file names (no version in them), so download links never go stale."""
+    if topic is None:
+        return f"{namespace}.apkg"
+    return f"{namespace}-{topic.replace('/', '-')}.apkg"
+
+
+def root_description(deck: Deck) -> str:
+    config = deck.config
+    parts = [config.description] if config.description else []
+    if config.version:
+        parts.append(f"Deck version {config.version}")
+    return "<br><br>".join(parts)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    stamping: identity.Stamping
+    whole: list[PackageDeck]
+    by_topic: dict[str, list[PackageDeck]]
+    media: dict[str, list[tuple[Path, str]]]  # topic key -> media
+
+
+def _plan(compiled: CompiledDeck, old_lock: Lock, now: int) -> _Plan:
+    deck = compiled.deck
+    namespace = deck.config.namespace
+    css = card_css()
+
+    note_hashes = {}
+    for rc in compiled.cards:
+        spec = NOTE_TYPES[rc.card.type]
+        note_hashes[rc.card.id] = (
+            identity.content_hash(spec.key, spec.anki_fields(rc.fields, rc.card.id), rc.tags),
+            rc.topic,
+        )
+    used_types = sorted({rc.card.type for rc in compiled.cards})
+    type_hashes = {
+        key: (
+            identity.content_hash(
+                NOTE_TYPES[key].label, NOTE_TYPES[key].fields, NOTE_TYPES[key].templates, css
+            ),
+            NOTE_TYPES[key].fields,
+        )
+        for key in used_types
+    }
+    root_name = deck.config.title
+    description = root_description(deck)
+    deck_hashes = {root_name: identity.content_hash(root_name, description)}
+    for topic in deck.topics:
+        name = compiled.deck_name(topic.key)
+        deck_hashes[name] = identity.content_hash(name, "")
+    stamping = identity.stamp(old_lock, note_hashes, type_hashes, deck_hashes, now)
+    lock = stamping.lock
+
+    type_args = {
+        key: NoteTypeArgs(
+            identity.note_type_id(namespace, key),
+            f"deckgen {NOTE_TYPES[key].label} ({namespace})",
+            NOTE_TYPES[key].fields,
+            NOTE_TYPES[key].templates,
+            css,
+            NOTE_TYPES[key].is_cloze,
+            lock.note_types[key].changed if key in lock.note_types else now,
+        )
+        for key in used_types
+    }
+    root = PackageDeck(identity.deck_id(namespace), root_name, description, lock.decks[root_name].changed, ())
+    by_topic: dict[str, list[PackageDeck]] = {}
+    media: dict[str, list[tuple[Path, str]]] = {}
+    whole = [root]
+    position = 0
+    for topic in deck.topics:
+        notes = []
+        topic_media: dict[str, Path] = {}
+        for rc in compiled.cards:
+            if rc.topic != topic.key:
+                continue
+            position += 1
+            spec = NOTE_TYPES[rc.card.type]
+            notes.append(
+                PackageNote(
+                    guid=identity.note_guid(namespace, rc.card.id),
+                    note_type=type_args[rc.card.type],
+                    fields=spec.anki_fields(rc.fields, rc.card.id),
+                    tags=rc.tags,
+                    mod=lock.notes[rc.card.id].changed,
+                    due=position,
+                )
+            )
+            for item in rc.media:
+                topic_media[item.name] = item.source
+        name = compiled.deck_name(topic.key)
+        package_deck = PackageDeck(
+            identity.deck_id(namespace, topic.key), name, "", lock.decks[name].changed, tuple(notes)
+        )
+        whole.append(package_deck)
+        by_topic[topic.key] = [root, package_deck]
+        media[topic.key] = [(path, name) for name, path in topic_media.items()]
+    return _Plan(stamping, whole, by_topic, media)
+
+
+def _identity_problems(
+    compiled: CompiledDeck, stamping: identity.Stamping, lock_display: str
+) -> list[Problem]:
+    problems = []
+    by_id = {rc.card.id: rc.card for rc in compiled.cards}
+    for card_id in stamping.reused:
+        problems.append(
+            Problem(
+                by_id[card_id].location,
+                f"card id {card_id!r} belonged to a card removed earlier, with other content: "
+                "reusing it would overwrite that card (and its review history) in learners' "
+                "collections. Give this card a new id, or restore the old card's content.",
+            )
+        )
+    for key, old, new in stamping.field_changes:
+        problems.append(
+            Problem(
+                Location(lock_display, 1, 1),
+                f"note type {key!r} changed its fields from {list(old)} to {list(new)}. "
+                "Anki would import every such note as 'conflicting', copy the note type and "
+                "stop updating those notes. Keep the fields the lock records (use the deckgen "
+                "version that wrote it), or publish the change as a new deck namespace.",
+            )
+        )
+    return problems
+
+
+def build(
+    cards_dir: Path,
+    out_dir: Path,
+    *,
+    locked: bool = False,
+    now: int | None = None,
+) -> BuildResult:
+    """Compile the cards and write one package per topic plus one for the whole deck.
+
+    With `locked`, refuse (and write nothing) when the lock does not match the sources.
+    Raises DeckError; on any error nothing under `out_dir` and no lock is changed.
+    """
+    compiled = compile_deck(cards_dir)
+    lock_path = lock_path_for(cards_dir)
+    lock_display = display_path(lock_path)
+    problems = Problems()
+    old_lock = read_lock(lock_path, lock_display, problems)
+    problems.raise_if_errors()
+    assert old_lock is not None
+    if locked and not lock_path.exists():
+        raise DeckError(
+            [
+                Problem(
+                    Location(lock_display),
+                    "--locked: there is no lock file; run `deckgen build` and commit it",
+                )
+            ]
+        )
+    plan = _plan(compiled, old_lock, identity.build_time() if now is None else now)
+    identity_errors = _identity_problems(compiled, plan.stamping, lock_display)
+    if identity_errors:
+        raise DeckError(identity_errors)
+    new_lock_text = dump_lock(plan.stamping.lock)
+    old_lock_text = lock_path.read_text(encoding="utf-8") if lock_path.exists() else None
+    if locked and new_lock_text != old_lock_text:
+        s = plan.stamping
+        detail = (
+            ", ".join(
+                f"{label}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}"
+                for label, ids in (("added", s.added), ("changed", s.changed), ("removed", s.removed))
+                if ids
+            )
+            or "note types or decks changed"
+        )
+        raise DeckError(
+            [
+                Problem(
+                    Location(lock_display),
+                    f"--locked: the cards changed but the lock was not updated ({detail}); "
+                    "run `deckgen build` and commit the lock",
+                )
+            ]
+        )
+
+    namespace = compiled.deck.config.namespace
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[Path, list[PackageDeck], list[tuple[Path, str]], str | None]] = []
+    all_media = [item for items in plan.media.values() for item in items]
+    jobs.append((out_dir / package_name(namespace), plan.whole, all_media, None))
+    for topic in compiled.deck.topics:
+        jobs.append(
+            (
+                out_dir / package_name(namespace, topic.key),
+                plan.by_topic[topic.key],
+                plan.media[topic.key],
+                topic.key,
+            )
+        )
+
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for final, decks, media, _topic in jobs:
+            temporary = temporary_path(final)
+            moves.append((temporary, final))
+            write_package(temporary, decks, media)
+        if new_lock_text != old_lock_text:
+            temporary = temporary_path(lock_path)
+            temporary.write_text(new_lock_text, encoding="utf-8")
+            moves.append((temporary, lock_path))
+    except BaseException:
+        discard_files([temporary for temporary, _ in moves])
+        raise
+    commit_files(moves)
+    _remove_stale_packages(out_dir, namespace, {final for final, *_ in jobs})
+
+    topics = []
+    counts: dict[str, tuple[int, int]] = {}
+    for topic in compiled.deck.topics:
+        notes = [rc for rc in compiled.cards if rc.topic == topic.key]
+        cards = sum(cards_per_note(NOTE_TYPES[rc.card.type], rc.card.fields) for rc in notes)
+        counts[topic.key] = (len(notes), cards)
+        topics.append(TopicSummary(topic.key, compiled.deck_name(topic.key), len(notes), cards))
+    packages = []
+    for final, decks, _media, topic_key in jobs:
+        if topic_key is None:
+            notes = sum(n for n, _ in counts.values())
+            cards = sum(c for _, c in counts.values())
+        else:
+            notes, cards = counts[topic_key]
+        packages.append(PackageSummary(final, topic_key, len(decks), notes, cards))
+    return BuildResult(
+        packages, topics, plan.stamping, lock_path, new_lock_text != old_lock_text, compiled.warnings
+    )
+
+
+def _remove_stale_packages(out_dir: Path, namespace: str, keep: set[Path]) -> None:
+    """A topic that was removed or renamed must not linger as a package to publish."""
+    for path in out_dir.glob(f"{namespace}*.apkg"):
+        if path not in keep:
+            path.unlink()

@@ -1,0 +1,121 @@
+"""The command line: a thin shell over the library.
+
+Each command runs the pipeline (`build.py`) and turns its results and problems into
+text. This is the only module that prints or chooses an exit status: 0 success,
+1 bad input (every problem as `path:line:col: message`), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .build import build as run_build
+from .errors import DeckError, Problem
+
+CARDS_HELP = "Folder of card files (default: ./cards)."
+OUT_HELP = "Folder to write packages to (default: ./build)."
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+
+
+def _fail(error: DeckError) -> None:
+    _print_problems(error.problems)
+    count = len(error.problems)
+    click.echo(f"deckgen: {count} error{'s' if count != 1 else ''}; nothing was written", err=True)
+    sys.exit(1)
+
+
+class _Group(click.Group):
+    """Runs commands with library errors turned into messages (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DeckError as error:
+            _fail(error)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("deckgen: interrupted; nothing was written", err=True)
+            sys.exit(130)
+        except Exception as error:  # a bug in deckgen, not bad input
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            else:
+                click.echo(
+                    f"deckgen: internal error: {type(error).__name__}: {error} "
+                    "(run with --debug for a traceback, and please report it)",
+                    err=True,
+                )
+            sys.exit(3)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deckgen")
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Compile flashcards written in YAML into Anki packages (.apkg).
+
+    Cards live in cards/*.yaml (Markdown in the fields), the deck config in
+    cards/deck.yaml and the lock in cards/deck.lock. Run from the project root.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@main.command()
+@click.option(
+    "--cards",
+    "cards_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("cards"),
+    show_default=True,
+    help=CARDS_HELP,
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("build"),
+    show_default=True,
+    help=OUT_HELP,
+)
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="Fail, writing nothing, if the lock does not match the cards (for CI and releases).",
+)
+def build(cards_dir: Path, out_dir: Path, locked: bool) -> None:
+    """Build one package per topic and one for the whole deck."""
+    result = run_build(cards_dir, out_dir, locked=locked)
+    _print_problems(result.warnings)
+    click.echo("Decks:")
+    width = max((len(t.deck) for t in result.topics), default=0)
+    for topic in result.topics:
+        click.echo(f"  {topic.deck:<{width}}  {topic.notes:>4} notes  {topic.cards:>4} cards")
+    click.echo("Packages:")
+    for package in result.packages:
+        what = "whole deck" if package.topic is None else f"topic {package.topic}"
+        click.echo(
+            f"  {package.path}  ({what}: {package.decks} decks, {package.notes} notes, {package.cards} cards)"
+        )
+    s = result.stamping
+    click.echo(
+        f"Changes since the lock: {len(s.added)} added, {len(s.changed)} changed, {len(s.removed)} removed"
+    )
+    for card_id in s.removed:
+        click.echo(f"  removed: {card_id} (stays in learners' collections; its id stays reserved)")
+    if result.lock_written:
+        click.echo(f"Lock updated: {result.lock_path} (commit it with the cards)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

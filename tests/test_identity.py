@@ -1,0 +1,85 @@
+"""GUIDs and ids come from stable keys only; change times move strictly forward."""
+
+from deckgen import identity
+from deckgen.lock import Lock, NoteStamp, NoteTypeStamp, Stamp
+
+
+def test_guid_depends_only_on_namespace_and_id():
+    assert identity.note_guid("ns", "card-a") == identity.note_guid("ns", "card-a")
+    assert identity.note_guid("ns", "card-a") != identity.note_guid("ns", "card-b")
+    assert identity.note_guid("ns", "card-a") != identity.note_guid("other", "card-a")
+
+
+def test_guid_is_pinned():
+    # If this changes, every learner's collection gets a duplicate of every note.
+    assert identity.note_guid("aws-containers", "ecs-task-definition-what") == "p:T#&4y_jz"
+
+
+def test_ids_are_pinned_and_in_range():
+    assert identity.deck_id("aws-containers") == 986609770097433
+    assert identity.deck_id("aws-containers", "scaling") == 646470119950518
+    assert identity.note_type_id("aws-containers", "basic") == 6154524303976231
+    for value in (identity.deck_id("x"), identity.note_type_id("x", "cloze")):
+        assert (1 << 40) <= value < (1 << 53)
+
+
+def test_deck_and_note_type_ids_differ_by_key():
+    assert identity.deck_id("ns") != identity.deck_id("ns", "topic")
+    assert identity.note_type_id("ns", "basic") != identity.note_type_id("ns", "cloze")
+
+
+def _stamp(old, notes, now, note_types=None, decks=None):
+    return identity.stamp(old, notes, note_types or {}, decks or {}, now)
+
+
+def test_new_cards_get_now_and_unchanged_keep_their_time():
+    first = _stamp(Lock(), {"a": ("h1", "t"), "b": ("h2", "t")}, 1000)
+    assert first.added == ["a", "b"]
+    again = _stamp(first.lock, {"a": ("h1", "t"), "b": ("h2", "t")}, 5000)
+    assert again.added == again.changed == again.removed == []
+    assert again.lock == first.lock
+
+
+def test_changed_card_is_strictly_newer_even_in_the_same_second():
+    first = _stamp(Lock(), {"a": ("h1", "t")}, 1000)
+    second = _stamp(first.lock, {"a": ("h2", "t")}, 1000)
+    assert second.changed == ["a"]
+    assert second.lock.notes["a"].changed == 1001
+    third = _stamp(second.lock, {"a": ("h3", "t")}, 1000)
+    assert third.lock.notes["a"].changed == 1002
+
+
+def test_clock_behind_the_lock_still_moves_forward():
+    old = Lock(notes={"a": NoteStamp("h1", 9000, "t")})
+    assert _stamp(old, {"a": ("h2", "t")}, 100).lock.notes["a"].changed == 9001
+
+
+def test_removed_ids_stay_reserved():
+    first = _stamp(Lock(), {"a": ("h1", "t"), "b": ("h2", "t")}, 1000)
+    second = _stamp(first.lock, {"a": ("h1", "t")}, 2000)
+    assert second.removed == ["b"]
+    assert second.lock.notes["b"].removed
+    third = _stamp(second.lock, {"a": ("h1", "t")}, 3000)
+    assert third.removed == []  # reported once, when it happens
+    reuse = _stamp(second.lock, {"a": ("h1", "t"), "b": ("other", "t")}, 3000)
+    assert reuse.reused == ["b"]
+    restore = _stamp(second.lock, {"a": ("h1", "t"), "b": ("h2", "t")}, 3000)
+    assert restore.reused == [] and not restore.lock.notes["b"].removed
+
+
+def test_note_type_field_change_is_reported_and_css_change_restamped():
+    old = Lock(note_types={"basic": NoteTypeStamp("h", 1000, ("Front", "Back"))})
+    css = _stamp(old, {}, 1000, note_types={"basic": ("h2", ("Front", "Back"))})
+    assert css.lock.note_types["basic"].changed == 1001 and css.field_changes == []
+    fields = _stamp(old, {}, 1000, note_types={"basic": ("h2", ("Front", "Back", "Extra"))})
+    assert fields.field_changes == [("basic", ("Front", "Back"), ("Front", "Back", "Extra"))]
+
+
+def test_decks_restamped_on_change():
+    old = Lock(decks={"Root": Stamp("h", 1000)})
+    assert _stamp(old, {}, 1000, decks={"Root": ("h2")}).lock.decks["Root"].changed == 1001
+
+
+def test_source_date_epoch(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert identity.build_time() == 1700000000
