@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import identity
+from . import identity, report
 from .cards import Deck
 from .errors import DeckError, Location, Problem, Problems
 from .lock import LOCK_FILE, Lock, dump_lock, read_lock
@@ -284,22 +284,6 @@ def build(
             )
         )
 
-    moves: list[tuple[Path, Path]] = []
-    try:
-        for final, decks, media, _topic in jobs:
-            temporary = temporary_path(final)
-            moves.append((temporary, final))
-            write_package(temporary, decks, media)
-        if new_lock_text != old_lock_text:
-            temporary = temporary_path(lock_path)
-            temporary.write_text(new_lock_text, encoding="utf-8")
-            moves.append((temporary, lock_path))
-    except BaseException:
-        discard_files([temporary for temporary, _ in moves])
-        raise
-    commit_files(moves)
-    _remove_stale_packages(out_dir, namespace, {final for final, *_ in jobs})
-
     topics = []
     counts: dict[str, tuple[int, int]] = {}
     for topic in compiled.deck.topics:
@@ -315,9 +299,61 @@ def build(
         else:
             notes, cards = counts[topic_key]
         packages.append(PackageSummary(final, topic_key, len(decks), notes, cards))
+
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for final, decks, media, _topic in jobs:
+            temporary = temporary_path(final)
+            moves.append((temporary, final))
+            write_package(temporary, decks, media)
+        for name, text in _reports(compiled, packages, topics, dict(moves)).items():
+            final = out_dir / name
+            temporary = temporary_path(final)
+            temporary.write_text(text, encoding="utf-8")
+            moves.append((temporary, final))
+        if new_lock_text != old_lock_text:
+            temporary = temporary_path(lock_path)
+            temporary.write_text(new_lock_text, encoding="utf-8")
+            moves.append((temporary, lock_path))
+    except BaseException:
+        discard_files([temporary for temporary, _ in moves])
+        raise
+    commit_files(moves)
+    _remove_stale_packages(out_dir, namespace, {final for final, *_ in jobs})
     return BuildResult(
         packages, topics, plan.stamping, lock_path, new_lock_text != old_lock_text, compiled.warnings
     )
+
+
+def _reports(
+    compiled: CompiledDeck,
+    packages: list[PackageSummary],
+    topics: list[TopicSummary],
+    written: dict[Path, Path],  # temporary -> final
+) -> dict[str, str]:
+    """SHA256SUMS and manifest.json, computed from the packages still under temporary names."""
+    config = compiled.deck.config
+    by_final = {final: temporary for temporary, final in written.items()}
+    sums = report.sums_text({p.path.name: by_final[p.path] for p in packages})
+    manifest = report.manifest_text(
+        deck_title=config.title,
+        deck_version=config.version,
+        namespace=config.namespace,
+        packages=[
+            {
+                "file": p.path.name,
+                "topic": p.topic,
+                "decks": p.decks,
+                "notes": p.notes,
+                "cards": p.cards,
+                "sha256": report.sha256_file(by_final[p.path]),
+            }
+            for p in packages
+        ],
+        decks=[{"name": t.deck, "topic": t.key, "notes": t.notes, "cards": t.cards} for t in topics],
+        commit=report.source_commit(compiled.deck.cards_dir),
+    )
+    return {report.SUMS_FILE: sums, report.MANIFEST_FILE: manifest}
 
 
 def _remove_stale_packages(out_dir: Path, namespace: str, keep: set[Path]) -> None:
