@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .build import build as run_build
+from .diff import diff_packages, format_markdown, read_package
 from .errors import DeckError, Problem
 
 CARDS_HELP = "Folder of card files (default: ./cards)."
@@ -115,6 +116,24 @@ def build(cards_dir: Path, out_dir: Path, locked: bool) -> None:
         click.echo(f"  removed: {card_id} (stays in learners' collections; its id stays reserved)")
     if result.lock_written:
         click.echo(f"Lock updated: {result.lock_path} (commit it with the cards)")
+
+
+@main.command()
+@click.argument("old", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("new", type=click.Path(path_type=Path, dir_okay=False))
+def diff(old: Path, new: Path) -> None:
+    """Show cards added, changed and removed between two packages.
+
+    The output is Markdown, ready for release notes. Exit status 0 when the
+    packages hold the same notes, 1 when they differ (like diff(1)), 2 on trouble.
+    """
+    try:
+        changes = diff_packages(read_package(old), read_package(new))
+    except DeckError as error:
+        _print_problems(error.problems)
+        sys.exit(2)
+    click.echo(format_markdown(changes), nl=False)
+    sys.exit(0 if changes.equal else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

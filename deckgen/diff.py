@@ -1,0 +1,190 @@
+"""`deckgen diff OLD.apkg NEW.apkg`: what learners get from one package to the next.
+
+Notes are matched by GUID, as Anki matches them on import, and named by their card id
+(the note's ID field) and topic (their subdeck). The result reads as release notes:
+added, changed (with a short field diff) and removed cards, per topic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+import sqlite3
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DeckError, Location, Problem
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_SPACE_RE = re.compile(r"\s+")
+SNIPPET = 70
+
+
+@dataclass(frozen=True)
+class PackageNote:
+    guid: str
+    card_id: str
+    topic: str
+    note_type: str
+    fields: dict[str, str]
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PackageContents:
+    notes: dict[str, PackageNote]  # guid -> note
+    note_types: dict[str, str]  # name -> hash of templates and CSS
+
+
+@dataclass(frozen=True)
+class Change:
+    note: PackageNote
+    fields: list[tuple[str, str, str]]  # (field name, old text, new text)
+    tags: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+
+
+@dataclass
+class PackageDiff:
+    added: list[PackageNote] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    removed: list[PackageNote] = field(default_factory=list)
+    note_types: list[str] = field(default_factory=list)  # note types whose look changed
+
+    @property
+    def equal(self) -> bool:
+        return not (self.added or self.changed or self.removed or self.note_types)
+
+
+def read_package(path: Path) -> PackageContents:
+    """Read an .apkg's notes. Raises DeckError if it is not a readable Anki package."""
+    where = Location(str(path))
+    try:
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as folder:
+            names = archive.namelist()
+            inner = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
+            if inner is None:
+                raise DeckError([Problem(where, "not an Anki package: no collection inside")])
+            db = archive.extract(inner, folder)
+            connection = sqlite3.connect(db)
+            try:
+                return _read_collection(connection)
+            finally:
+                connection.close()
+    except FileNotFoundError:
+        raise DeckError([Problem(where, "file not found")]) from None
+    except (zipfile.BadZipFile, sqlite3.DatabaseError, KeyError, ValueError) as exc:
+        raise DeckError([Problem(where, f"not a readable Anki package ({exc})")]) from None
+
+
+def _read_collection(connection: sqlite3.Connection) -> PackageContents:
+    decks_json, models_json = connection.execute("select decks, models from col").fetchone()
+    decks = {int(k): v["name"] for k, v in json.loads(decks_json).items()}
+    models = json.loads(models_json)
+    note_types = {
+        m["name"]: json.dumps([m["css"], [(t["qfmt"], t["afmt"]) for t in m["tmpls"]]])
+        for m in models.values()
+    }
+    deck_of = dict(connection.execute("select nid, min(did) from cards group by nid"))
+    notes = {}
+    for note_id, guid, mid, flds, tags in connection.execute("select id, guid, mid, flds, tags from notes"):
+        model = models[str(mid)]
+        names = [f["name"] for f in sorted(model["flds"], key=lambda f: f["ord"])]
+        fields = dict(zip(names, flds.split("\x1f"), strict=False))
+        deck_name = decks.get(deck_of.get(note_id), "")
+        notes[guid] = PackageNote(
+            guid=guid,
+            card_id=fields.get("ID") or guid,
+            topic=deck_name.split("::")[-1],
+            note_type=model["name"],
+            fields={k: v for k, v in fields.items() if k != "ID"},
+            tags=tuple(tags.split()),
+        )
+    return PackageContents(notes, note_types)
+
+
+def diff_packages(old: PackageContents, new: PackageContents) -> PackageDiff:
+    result = PackageDiff()
+    for guid, note in new.notes.items():
+        before = old.notes.get(guid)
+        if before is None:
+            result.added.append(note)
+            continue
+        fields = [
+            (name, plain_text(before.fields.get(name, "")), plain_text(value))
+            for name, value in note.fields.items()
+            if before.fields.get(name, "") != value
+        ]
+        tags = (before.tags, note.tags) if set(before.tags) != set(note.tags) else None
+        if fields or tags or before.note_type != note.note_type:
+            result.changed.append(Change(note, fields, tags))
+    result.removed = [note for guid, note in old.notes.items() if guid not in new.notes]
+    result.note_types = sorted(
+        name
+        for name, look in new.note_types.items()
+        if name in old.note_types and old.note_types[name] != look
+    )
+    return result
+
+
+def plain_text(field_html: str) -> str:
+    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", field_html))).strip()
+
+
+def _snippet(text: str) -> str:
+    return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
+
+
+def _word_diff(old: str, new: str) -> str:
+    """A short diff of two texts: only the words that changed, with a little context."""
+    a, b = old.split(), new.split()
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        removed, added = " ".join(a[i1:i2]), " ".join(b[j1:j2])
+        if removed:
+            parts.append(f"~~{_snippet(removed)}~~")
+        if added:
+            parts.append(f"**{_snippet(added)}**")
+    return " ".join(parts) or "(whitespace)"
+
+
+def _by_topic(items, topic_of) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for item in items:
+        grouped.setdefault(topic_of(item), []).append(item)
+    return grouped
+
+
+def format_markdown(diff: PackageDiff) -> str:
+    """The diff as Markdown release notes."""
+    if diff.equal:
+        return "No changes.\n"
+    lines = [f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed.", ""]
+    added = _by_topic(diff.added, lambda n: n.topic)
+    changed = _by_topic(diff.changed, lambda c: c.note.topic)
+    removed = _by_topic(diff.removed, lambda n: n.topic)
+    for topic in dict.fromkeys([*added, *changed, *removed]):
+        lines.append(f"### {topic or '(no deck)'}")
+        lines.append("")
+        for note in added.get(topic, []):
+            first = plain_text(next(iter(note.fields.values()), ""))
+            lines.append(f"- Added `{note.card_id}`: {_snippet(first)}")
+        for change in changed.get(topic, []):
+            details = [f"{name}: {_word_diff(old, new)}" for name, old, new in change.fields]
+            if change.tags:
+                details.append(f"tags: {' '.join(change.tags[0])} → {' '.join(change.tags[1])}")
+            lines.append(f"- Changed `{change.note.card_id}`: {'; '.join(details) or 'note type'}")
+        for note in removed.get(topic, []):
+            lines.append(
+                f"- Removed `{note.card_id}` (Anki keeps it in your collection: delete or suspend it by hand)"
+            )
+        lines.append("")
+    if diff.note_types:
+        lines.append("Card styling changed: " + ", ".join(diff.note_types) + ".")
+        lines.append("")
+    return "\n".join(lines)
