@@ -72,6 +72,10 @@ class AnkiCollection:
             }
         return out
 
+    def notes_by_card_id(self) -> dict[int, str]:
+        """note id -> deckgen card id (the note's ID field)"""
+        return {n["id"]: n["fields"]["ID"] for n in self.notes().values()}
+
     def deck_names(self) -> set[str]:
         return {d.name for d in self.col.decks.all_names_and_ids()} - {"Default"}
 
@@ -119,3 +123,29 @@ def read_package(path: Path) -> dict:
     decks = {d["name"]: int(d["id"]) for d in json.loads(decks_json).values()}
     models = {m["name"]: int(m["id"]) for m in json.loads(models_json).values()}
     return {"guids": guids, "decks": decks, "note_types": models, "media": media}
+
+
+def review_some(collection: AnkiCollection, count: int) -> dict[int, tuple]:
+    """Study `count` cards through Anki's own scheduler ("Easy"), as a learner would.
+
+    Returns card id -> (due, interval, reps, revlog entries) after the reviews.
+    """
+    scheduler = collection.col.sched
+    roots = [
+        d for d in collection.col.decks.all_names_and_ids() if d.name != "Default" and "::" not in d.name
+    ]
+    collection.col.decks.select(roots[0].id)
+    reviewed = []
+    for _ in range(count):
+        card = scheduler.getCard()
+        assert card is not None, "no card left to study"
+        card.start_timer()
+        scheduler.answerCard(card, 4)
+        reviewed.append(card.id)
+    return {card_id: schedule_of(collection, card_id) for card_id in reviewed}
+
+
+def schedule_of(collection: AnkiCollection, card_id: int) -> tuple:
+    card = collection.col.get_card(card_id)
+    revlog = collection.col.db.scalar("select count() from revlog where cid = ?", card_id)
+    return (card.due, card.ivl, card.reps, revlog)

@@ -3,12 +3,13 @@
 import shutil
 
 import yaml
-from anki_collection import AnkiCollection, read_package
-from conftest import write_deck
 
 from deckgen import identity
 from deckgen.build import build, compile_deck
 from deckgen.notetypes import NOTE_TYPES
+
+from anki_collection import AnkiCollection, read_package
+from conftest import write_deck
 
 
 def _expected(cards_dir):

@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import pytest
-from conftest import write_deck
 
 from deckgen.errors import DeckError, Problems
 from deckgen.validate import read_deck
+
+from conftest import write_deck
 
 ALL_TYPES = """\
 deck: Everything
