@@ -47,10 +47,13 @@ class CompiledDeck:
 
 
 def compile_deck(cards_dir: Path) -> CompiledDeck:
-    """Load, validate and render every card under `cards_dir`; DeckError lists all problems."""
+    """Load, validate and render every card under `cards_dir`; DeckError lists all problems.
+
+    Cards that passed validation are rendered even when others failed, so one run
+    reports every problem (a missing image as well as a typo in another file).
+    """
     problems = Problems()
     deck = read_deck(cards_dir, problems)
-    problems.raise_if_errors()
     rendered = render_deck(deck, problems)
     problems.raise_if_errors()
     return CompiledDeck(deck, rendered, problems.warnings)
@@ -215,18 +218,17 @@ def _identity_problems(
     return problems
 
 
-def build(
-    cards_dir: Path,
-    out_dir: Path,
-    *,
-    locked: bool = False,
-    now: int | None = None,
-) -> BuildResult:
-    """Compile the cards and write one package per topic plus one for the whole deck.
+@dataclass(frozen=True)
+class _Prepared:
+    compiled: CompiledDeck
+    plan: _Plan
+    lock_path: Path
+    old_lock_text: str | None
+    new_lock_text: str
 
-    With `locked`, refuse (and write nothing) when the lock does not match the sources.
-    Raises DeckError; on any error nothing under `out_dir` and no lock is changed.
-    """
+
+def _prepare(cards_dir: Path, *, locked: bool, now: int | None) -> _Prepared:
+    """Every step before writing: compile, read the lock, stamp, and check identities."""
     compiled = compile_deck(cards_dir)
     lock_path = lock_path_for(cards_dir)
     lock_display = display_path(lock_path)
@@ -268,6 +270,30 @@ def build(
                 )
             ]
         )
+    return _Prepared(compiled, plan, lock_path, old_lock_text, new_lock_text)
+
+
+def check(cards_dir: Path, *, locked: bool = False) -> tuple[CompiledDeck, identity.Stamping]:
+    """Everything `build` checks, writing nothing. Raises DeckError."""
+    prepared = _prepare(cards_dir, locked=locked, now=None)
+    return prepared.compiled, prepared.plan.stamping
+
+
+def build(
+    cards_dir: Path,
+    out_dir: Path,
+    *,
+    locked: bool = False,
+    now: int | None = None,
+) -> BuildResult:
+    """Compile the cards and write one package per topic plus one for the whole deck.
+
+    With `locked`, refuse (and write nothing) when the lock does not match the sources.
+    Raises DeckError; on any error nothing under `out_dir` and no lock is changed.
+    """
+    prepared = _prepare(cards_dir, locked=locked, now=now)
+    compiled, plan, lock_path = prepared.compiled, prepared.plan, prepared.lock_path
+    old_lock_text, new_lock_text = prepared.old_lock_text, prepared.new_lock_text
 
     namespace = compiled.deck.config.namespace
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,11 @@ import click
 
 from . import __version__
 from .build import build as run_build
+from .build import check as run_check
 from .diff import diff_packages, format_markdown, read_package
 from .errors import DeckError, Problem
+from .quality import quality_warnings
+from .schema import json_schema_text
 
 CARDS_HELP = "Folder of card files (default: ./cards)."
 OUT_HELP = "Folder to write packages to (default: ./build)."
@@ -116,6 +119,52 @@ def build(cards_dir: Path, out_dir: Path, locked: bool) -> None:
         click.echo(f"  removed: {card_id} (stays in learners' collections; its id stays reserved)")
     if result.lock_written:
         click.echo(f"Lock updated: {result.lock_path} (commit it with the cards)")
+
+
+@main.command()
+@click.option(
+    "--cards",
+    "cards_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("cards"),
+    show_default=True,
+    help=CARDS_HELP,
+)
+@click.option("--locked", is_flag=True, help="Also fail if the lock does not match the cards.")
+@click.option("--strict", is_flag=True, help="Treat quality warnings as errors (exit 1).")
+def check(cards_dir: Path, locked: bool, strict: bool) -> None:
+    """Check the cards without writing anything.
+
+    Reports every error as path:line:col: message, then quality warnings:
+    near-duplicate questions, long answers, a cloze hiding most of its text,
+    scripts or event handlers in fields.
+    """
+    compiled, _stamping = run_check(cards_dir, locked=locked)
+    warnings = compiled.warnings + quality_warnings(compiled)
+    _print_problems(warnings)
+    notes = len(compiled.cards)
+    click.echo(
+        f"{notes} notes in {len(compiled.deck.topics)} topics: no errors"
+        + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else "")
+    )
+    if strict and warnings:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the schema to this file instead of standard output.",
+)
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of card files, for editor validation."""
+    text = json_schema_text()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @main.command()

@@ -8,9 +8,7 @@ added, changed (with a short field diff) and removed cards, per topic.
 from __future__ import annotations
 
 import difflib
-import html
 import json
-import re
 import sqlite3
 import tempfile
 import zipfile
@@ -18,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DeckError, Location, Problem
+from .render import plain_text
 
-_TAG_RE = re.compile(r"<[^>]+>")
-_SPACE_RE = re.compile(r"\s+")
 SNIPPET = 70
 
 
@@ -128,10 +125,6 @@ def diff_packages(old: PackageContents, new: PackageContents) -> PackageDiff:
         if name in old.note_types and old.note_types[name] != look
     )
     return result
-
-
-def plain_text(field_html: str) -> str:
-    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", field_html))).strip()
 
 
 def _snippet(text: str) -> str:

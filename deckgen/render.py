@@ -30,6 +30,8 @@ _MATH_TOKEN_RE = re.compile(r"qDGMATH(\d+)Xq")
 _CLOZE_OPEN_TOKEN = "qDGCLOZE{}Xq"
 _CLOZE_OPEN_TOKEN_RE = re.compile(r"qDGCLOZE(\d+)Xq")
 _CLOZE_CLOSE_TOKEN = "qDGCLOZEENDXq"
+_TAG_RE = re.compile(r"<[^>]+>")
+_SPACE_RE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,11 @@ def _unshield(rendered: str, maths: list[str]) -> str:
     rendered = _CLOZE_OPEN_TOKEN_RE.sub(lambda m: "{{c" + m.group(1) + "::", rendered)
     rendered = rendered.replace(_CLOZE_CLOSE_TOKEN, "}}")
     return _MATH_TOKEN_RE.sub(lambda m: html.escape(maths[int(m.group(1))], quote=False), rendered)
+
+
+def plain_text(field_html: str) -> str:
+    """A rendered field as one line of text, for messages, diffs and quality checks."""
+    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", field_html))).strip()
 
 
 def render_card(renderer: Renderer, topic: Topic, card: Card, problems: Problems) -> RenderedCard:

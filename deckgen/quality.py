@@ -1,0 +1,137 @@
+"""Quality warnings for `deckgen check`: cards that work but teach badly or look unsafe.
+
+Runs on the rendered deck (after step 3). Nothing here stops a build; each finding is
+a located warning: near-duplicate questions, long answers, a cloze that hides most
+of its text, scripts or inline event handlers in a field, Markdown in a type-in answer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from .build import CompiledDeck
+from .errors import Problem
+from .render import plain_text
+from .schema import CLOZE_RE
+
+LONG_ANSWER_WORDS = 60
+CLOZE_HIDDEN_SHARE = 0.6
+NEAR_DUPLICATE_RATIO = 0.9
+# Pairwise comparison is quadratic; past this many questions only exact duplicates are sought.
+NEAR_DUPLICATE_MAX_CARDS = 3000
+
+_SCRIPT_RE = re.compile(r"<\s*script\b|\bon[a-z]+\s*=\s*[\"']?|javascript:", re.IGNORECASE)
+# Markdown a writer might expect to be rendered; underscores inside names (ECS_CLUSTER) are fine.
+_MARKUP_RE = re.compile(r"`|\*\*|(?<!\w)__|(?<!\w)\*\w|\[[^\]]+\]\(")
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
+    warnings: list[Problem] = []
+    questions = []
+    for rc in compiled.cards:
+        card = rc.card
+        for key, source in card.fields.items():
+            if _SCRIPT_RE.search(source):
+                warnings.append(
+                    _warn(
+                        card,
+                        key,
+                        "contains a script or inline event handler; Anki may run it, AnkiDroid may not",
+                    )
+                )
+        if card.type == "cloze":
+            warnings.extend(_cloze_warnings(rc))
+            questions.append((rc, "text", _cloze_question(card.fields["text"])))
+        else:
+            questions.append((rc, "front", plain_text(rc.fields["front"])))
+        back = plain_text(rc.fields.get("back", ""))
+        words = len(back.split())
+        if words > LONG_ANSWER_WORDS:
+            warnings.append(
+                _warn(
+                    card,
+                    "back",
+                    f"answer is {words} words long; short answers are remembered better (split the card?)",
+                )
+            )
+        if card.type == "type-in" and _MARKUP_RE.search(card.fields["back"]):
+            warnings.append(
+                _warn(
+                    card,
+                    "back",
+                    "type-in answers are compared as plain text: the Markdown here stays literal",
+                )
+            )
+    warnings.extend(_duplicate_warnings(questions))
+    return warnings
+
+
+def _warn(card, key: str, message: str) -> Problem:
+    return Problem(card.field_locations.get(key, card.location), message, "warning")
+
+
+def _cloze_question(text: str) -> str:
+    return plain_text(CLOZE_RE.sub(lambda m: m.group(2).split("::")[0], text))
+
+
+def _cloze_warnings(rc) -> list[Problem]:
+    text = rc.card.fields["text"]
+    total = len(_cloze_question(text)) or 1
+    hidden: dict[str, int] = {}
+    for match in CLOZE_RE.finditer(text):
+        answer = match.group(2).split("::")[0]
+        hidden[match.group(1)] = hidden.get(match.group(1), 0) + len(plain_text(answer))
+    out = []
+    for number, length in sorted(hidden.items()):
+        if length / total > CLOZE_HIDDEN_SHARE:
+            out.append(
+                _warn(
+                    rc.card,
+                    "text",
+                    f"deletion c{number} hides {length * 100 // total}% of the text; "
+                    "leave enough context to recall it from",
+                )
+            )
+    return out
+
+
+def _normalise(text: str) -> str:
+    return " ".join(_WORD_RE.findall(text.lower()))
+
+
+def _duplicate_warnings(questions) -> list[Problem]:
+    out = []
+    seen: dict[str, object] = {}
+    normalised = []
+    for rc, key, text in questions:
+        norm = _normalise(text)
+        first = seen.get(norm)
+        if first is not None:
+            out.append(
+                _warn(rc.card, key, f"same question as card {first.card.id!r} ({first.card.location})")
+            )
+            continue
+        seen[norm] = rc
+        normalised.append((rc, key, norm))
+    if len(normalised) > NEAR_DUPLICATE_MAX_CARDS:
+        return out
+    for i, (rc, key, norm) in enumerate(normalised):
+        matcher = difflib.SequenceMatcher(b=norm, autojunk=False)
+        for other, _key, other_norm in normalised[:i]:
+            matcher.set_seq1(other_norm)
+            if (
+                matcher.real_quick_ratio() >= NEAR_DUPLICATE_RATIO
+                and matcher.quick_ratio() >= NEAR_DUPLICATE_RATIO
+                and matcher.ratio() >= NEAR_DUPLICATE_RATIO
+            ):
+                out.append(
+                    _warn(
+                        rc.card,
+                        key,
+                        f"nearly the same question as card {other.card.id!r} ({other.card.location})",
+                    )
+                )
+                break
+    return out
