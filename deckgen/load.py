@@ -114,7 +114,11 @@ def _decode(data: bytes, display: str, problems: Problems) -> str | None:
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
-    parts = [p for p in (exc.context, exc.problem) if p]
+    context = exc.context
+    if context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+        mark = exc.context_mark
+        context += f" (from line {mark.line + 1}, column {mark.column + 1})"
+    parts = [p for p in (context, exc.problem) if p]
     return "; ".join(parts) if parts else str(exc).splitlines()[0]
 
 
@@ -136,7 +140,10 @@ def _check_tree(source: Source, problems: Problems) -> bool:
             problems.error(source.at(node), f"nesting deeper than {MAX_DEPTH} levels")
             return False
         if node.tag not in _ALLOWED_TAGS:
-            problems.error(source.at(node), f"YAML tag {node.tag!r} is not allowed in card files")
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            problems.error(
+                source.at(node), f"YAML tag {tag!r} is not allowed in card files (they hold text only)"
+            )
             return True
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, yaml.Node] = {}

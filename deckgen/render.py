@@ -21,6 +21,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from .cards import Card, Deck, Topic
 from .errors import Problems
+from .validate import display_path
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 _CLOZE_OPEN_RE = re.compile(r"\{\{c(\d+)::")
@@ -121,7 +122,7 @@ class Renderer:
             self._errors.append(f"image {src!r} is outside the cards folder")
             return src
         if not path.is_file():
-            self._errors.append(f"image {src!r} not found (looked for {path})")
+            self._errors.append(f"image {src!r} not found: no file {display_path(path)}")
             return src
         name = self._media_names.get(path)
         if name is None:

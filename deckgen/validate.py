@@ -165,11 +165,15 @@ def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | No
         id_node = entries["id"][1]
         if card_id is None:
             ok = False
-        elif len(card_id) > schema.ID_MAX or not schema.ID_RE.match(card_id):
+        elif len(card_id) > schema.ID_MAX:
+            problems.error(
+                source.at(id_node), f"id is {len(card_id)} characters long; the limit is {schema.ID_MAX}"
+            )
+            ok = False
+        elif not schema.ID_RE.match(card_id):
             problems.error(
                 source.at(id_node),
-                f"id {card_id!r} is not a valid slug: use lowercase letters, digits, "
-                f"'-', '_' and '.', at most {schema.ID_MAX} characters",
+                f"id {card_id!r} is not a valid slug: use lowercase letters, digits, '-', '_' and '.'",
             )
             ok = False
 
@@ -181,8 +185,8 @@ def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | No
         if given not in schema.CARD_TYPES:
             problems.error(
                 source.at(entries["type"][1]),
-                f"unknown card type {given!r}{_suggest(given, schema.CARD_TYPES)}; "
-                f"card types are {', '.join(schema.CARD_TYPES)}",
+                f"unknown card type {given!r}{_suggest(given, schema.CARD_TYPES)} "
+                f"(card types: {', '.join(schema.CARD_TYPES)})",
             )
             return None
         card_type = given
