@@ -23,6 +23,7 @@ from .package import (
     PackageNote,
     commit_files,
     discard_files,
+    remove_leftovers,
     temporary_path,
     write_package,
 )
@@ -329,6 +330,7 @@ def build(
     moves: list[tuple[Path, Path]] = []
     try:
         for final, decks, media, _topic in jobs:
+            remove_leftovers(final)
             temporary = temporary_path(final)
             moves.append((temporary, final))
             write_package(temporary, decks, media)

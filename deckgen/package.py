@@ -162,6 +162,12 @@ def _umask() -> int:
     return mask
 
 
+def remove_leftovers(final: Path) -> None:
+    """Delete temporary files that a killed build left beside `final`."""
+    for leftover in final.parent.glob(f".{final.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
 def commit_files(moves: list[tuple[Path, Path]]) -> None:
     """Rename each (temporary, final) pair into place; each rename is atomic."""
     for temporary, final in moves:

@@ -38,7 +38,7 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
                     _warn(
                         card,
                         key,
-                        "contains a script or inline event handler; Anki may run it, AnkiDroid may not",
+                        "contains a script or an inline event handler; cards should hold content, not code",
                     )
                 )
         if card.type == "cloze":
@@ -65,7 +65,7 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
                 )
             )
     warnings.extend(_duplicate_warnings(questions))
-    return warnings
+    return sorted(warnings, key=lambda problem: problem.location)
 
 
 def _warn(card, key: str, message: str) -> Problem:
