@@ -21,8 +21,23 @@ from .errors import DeckError, Problem
 from .quality import quality_warnings
 from .schema import json_schema_text
 
-CARDS_HELP = "Folder of card files (default: ./cards)."
-OUT_HELP = "Folder to write packages to (default: ./build)."
+# Options shared by the commands that read the cards or write under build/.
+cards_option = click.option(
+    "--cards",
+    "cards_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("cards"),
+    show_default=True,
+    help="Folder of card files.",
+)
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("build"),
+    show_default=True,
+    help="Folder to write packages to.",
+)
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -76,22 +91,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--cards",
-    "cards_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("cards"),
-    show_default=True,
-    help=CARDS_HELP,
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("build"),
-    show_default=True,
-    help=OUT_HELP,
-)
+@cards_option
+@out_option
 @click.option(
     "--locked",
     is_flag=True,
@@ -122,14 +123,7 @@ def build(cards_dir: Path, out_dir: Path, locked: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--cards",
-    "cards_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("cards"),
-    show_default=True,
-    help=CARDS_HELP,
-)
+@cards_option
 @click.option("--locked", is_flag=True, help="Also fail if the lock does not match the cards.")
 @click.option("--strict", is_flag=True, help="Treat quality warnings as errors (exit 1).")
 def check(cards_dir: Path, locked: bool, strict: bool) -> None:
