@@ -13,27 +13,24 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import sqlite3
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import genanki
+from genanki.apkg_col import APKG_COL
+from genanki.apkg_schema import APKG_SCHEMA
 
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-class _Note(genanki.Note):
-    """A genanki note whose `mod` is its own change time, not the build time."""
-
-    def __init__(self, *args, mod: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mod = mod
-
-    def write_to_db(self, cursor, timestamp, deck_id, id_gen):
-        super().write_to_db(cursor, self.mod, deck_id, id_gen)
+# genanki's patterns for the cloze fields of a template and the deletions in a field.
+_CLOZE_FIELD_RE = re.compile(r"{{[^}]*?cloze:(?:[^}]?:)*(.+?)}}")
+_CLOZE_FIELD_OLD_RE = re.compile("<%cloze:(.+?)%>")
+_CLOZE_NUMBER_RE = re.compile(r"{{c(\d+)::.+?}}", re.DOTALL)
 
 
 class _NoteType(genanki.Model):
@@ -86,35 +83,6 @@ class PackageDeck:
 
 def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, str]]) -> None:
     """Write an .apkg to `path` (which should be a temporary name)."""
-    note_types: dict[int, _NoteType] = {}
-    genanki_decks = []
-    for deck in decks:
-        gdeck = _Deck(deck.id, deck.name, deck.description, mod=deck.mod)
-        for note in deck.notes:
-            args = note.note_type
-            model = note_types.get(args.id)
-            if model is None:
-                model = note_types[args.id] = _NoteType(
-                    args.id,
-                    args.name,
-                    fields=[{"name": name} for name in args.fields],
-                    templates=[{"name": n, "qfmt": q, "afmt": a} for n, q, a in args.templates],
-                    css=args.css,
-                    model_type=genanki.Model.CLOZE if args.is_cloze else genanki.Model.FRONT_BACK,
-                    mod=args.mod,
-                )
-            gdeck.add_note(
-                _Note(
-                    model=model,
-                    fields=note.fields,
-                    guid=note.guid,
-                    tags=list(note.tags),
-                    due=note.due,
-                    mod=note.mod,
-                )
-            )
-        genanki_decks.append(gdeck)
-
     # Note and card ids only need to be unique in the package (Anki matches notes by
     # GUID). Counting them from the newest change time keeps them reproducible.
     newest = max([n.mod for d in decks for n in d.notes] + [d.mod for d in decks] + [0])
@@ -125,8 +93,12 @@ def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, 
     try:
         connection = sqlite3.connect(db_path)
         try:
-            cursor = connection.cursor()
-            genanki.Package(genanki_decks).write_to_db(cursor, newest, id_gen)
+            # The database is a scratch file that goes into the zip: no need to wait for
+            # the disk after each of genanki's schema statements. Neither setting changes
+            # a byte of the file.
+            connection.execute("PRAGMA synchronous = OFF")
+            connection.execute("PRAGMA journal_mode = MEMORY")
+            _write_collection(connection.cursor(), decks, newest, id_gen)
             connection.commit()
         finally:
             connection.close()
@@ -138,6 +110,132 @@ def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, 
                 _add(archive, str(index), source.read_bytes())
     finally:
         os.unlink(db_path)
+
+
+def _write_collection(cursor: sqlite3.Cursor, decks: list[PackageDeck], timestamp: int, id_gen) -> None:
+    """genanki's `Package.write_to_db`, row for row, without a genanki object per note.
+
+    genanki builds a Note (tag list, cached properties, checks) for every note in every
+    package, which was most of the time spent writing; here each note is one row and its
+    cards are computed as genanki computes them. Rows go in the same order in the same
+    transactions, so the database is the same to the byte (tests/test_package.py).
+    """
+    cursor.executescript(APKG_SCHEMA)
+    cursor.executescript(APKG_COL)
+    note_types: dict[int, _NoteType] = {}
+    for deck in decks:
+        gdeck = _Deck(deck.id, deck.name, deck.description, mod=deck.mod)
+        for note in deck.notes:
+            args = note.note_type
+            if args.id not in note_types:
+                note_types[args.id] = _note_type(args)
+            gdeck.add_model(note_types[args.id])
+        _write_deck_json(cursor, gdeck, timestamp)
+        for note in deck.notes:
+            _write_note(cursor, note, note_types[note.note_type.id], deck.id, id_gen)
+
+
+def _note_type(args: NoteTypeArgs) -> _NoteType:
+    return _NoteType(
+        args.id,
+        args.name,
+        fields=[{"name": name} for name in args.fields],
+        templates=[{"name": n, "qfmt": q, "afmt": a} for n, q, a in args.templates],
+        css=args.css,
+        model_type=genanki.Model.CLOZE if args.is_cloze else genanki.Model.FRONT_BACK,
+        mod=args.mod,
+    )
+
+
+def _write_deck_json(cursor: sqlite3.Cursor, gdeck: _Deck, timestamp: int) -> None:
+    """The deck and its note types into the `col` row, as genanki's `Deck.write_to_db` does."""
+    (decks_json,) = cursor.execute("SELECT decks FROM col").fetchone()
+    decks = json.loads(decks_json)
+    decks.update({str(gdeck.deck_id): gdeck.to_json()})
+    cursor.execute("UPDATE col SET decks = ?", (json.dumps(decks),))
+    (models_json,) = cursor.execute("SELECT models from col").fetchone()
+    models = json.loads(models_json)
+    models.update(
+        {model.model_id: model.to_json(timestamp, gdeck.deck_id) for model in gdeck.models.values()}
+    )
+    cursor.execute("UPDATE col SET models = ?", (json.dumps(models),))
+
+
+def _write_note(cursor: sqlite3.Cursor, note: PackageNote, model: _NoteType, deck_id: int, id_gen) -> None:
+    if len(model.fields) != len(note.fields):
+        raise ValueError(
+            f"note type {model.name!r} has {len(model.fields)} fields, the note {len(note.fields)}"
+        )
+    for field in note.fields:
+        # genanki's warning for markup Anki would mangle (raw HTML typed into a card).
+        invalid = genanki.Note._find_invalid_html_tags_in_field(field)
+        if invalid:
+            warnings.warn(
+                "Field contained the following invalid HTML tags. Make sure you are calling "
+                f"html.escape() if your field data isn't already HTML-encoded: {' '.join(invalid)}",
+                stacklevel=2,
+            )
+    note_id = next(id_gen)
+    cursor.execute(
+        "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);",
+        (
+            note_id,
+            note.guid,
+            model.model_id,
+            note.mod,
+            -1,  # usn
+            " " + " ".join(note.tags) + " ",
+            "\x1f".join(note.fields),
+            note.fields[model.sort_field_index],
+            0,  # csum
+            0,  # flags
+            "",  # data
+        ),
+    )
+    for card_ord in _card_ords(model, note.fields):
+        cursor.execute(
+            "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
+            # id, nid, did, ord, mod, usn, type, queue, due, then ivl to flags 0, data ""
+            (
+                next(id_gen),
+                note_id,
+                deck_id,
+                card_ord,
+                note.mod,
+                -1,
+                0,
+                0,
+                note.due,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                "",
+            ),
+        )
+
+
+def _card_ords(model: _NoteType, fields: list[str]) -> list[int]:
+    """Which cards a note gets, and in what order: genanki's `Note.cards`, rule for rule."""
+    if model.model_type == model.CLOZE:
+        qfmt = model.templates[0]["qfmt"]
+        names = set(_CLOZE_FIELD_RE.findall(qfmt) + _CLOZE_FIELD_OLD_RE.findall(qfmt))
+        ords: set[int] = set()
+        for name in names:
+            index = next((i for i, f in enumerate(model.fields) if f["name"] == name), -1)
+            value = fields[index] if index >= 0 else ""
+            ords.update(int(n) - 1 for n in _CLOZE_NUMBER_RE.findall(value) if int(n) > 0)
+        return list(ords)  # a set's order, as genanki iterates it
+    ords_list = []
+    for card_ord, any_or_all, required in model._req:
+        test = any if any_or_all == "any" else all
+        if test(fields[index] for index in required):
+            ords_list.append(card_ord)
+    return ords_list
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
