@@ -21,9 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from release_notes import read_manifest, release_notes
+import release_notes
 
-from deckgen.errors import DeckError
 from deckgen.report import MANIFEST_FILE, SUMS_FILE
 
 NOTES_FILE = "RELEASE-NOTES.md"
@@ -45,11 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.previous is not None and args.previous.resolve() == args.out.resolve():
         return _fail("--previous and --out must be different folders")
 
+    for name in (NOTES_FILE, ASSETS_FILE):  # from an earlier run: never publish stale ones
+        (args.out / name).unlink(missing_ok=True)
     build = [sys.executable, "-m", "deckgen", "build", "--locked"]
     build += ["--cards", str(args.cards), "--out", str(args.out)]
     if subprocess.run(build).returncode != 0:
         return _fail("the build failed; nothing to publish")
-    manifest = read_manifest(args.out)
+    manifest = release_notes.read_manifest(args.out)
     assert manifest is not None  # a build always writes it
     if args.tag is not None and args.tag != f"v{manifest['deck_version']}":
         return _fail(
@@ -58,13 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             "rebuild, commit, and tag that commit"
         )
 
-    try:
-        notes = release_notes(args.out, args.previous)
-    except DeckError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+    notes = ["--build", str(args.out), "--output", str(args.out / NOTES_FILE)]
+    if args.previous is not None:
+        notes += ["--previous", str(args.previous)]
+    if release_notes.main(notes) != 0:
         return _fail("could not write the release notes")
-    (args.out / NOTES_FILE).write_text(notes, encoding="utf-8")
     assets = [package["file"] for package in manifest["packages"]] + [SUMS_FILE, MANIFEST_FILE]
     (args.out / ASSETS_FILE).write_text("".join(f"{name}\n" for name in assets), encoding="utf-8")
 

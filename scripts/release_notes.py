@@ -69,13 +69,9 @@ def _headline(manifest: dict) -> list[str]:
     return [headline, "", built + ".", ""]
 
 
-def _whole_deck_file(manifest: dict) -> str:
-    return next(p["file"] for p in manifest["packages"] if p["topic"] is None)
-
-
 def _changes(manifest: dict, build_dir: Path, previous_dir: Path | None) -> list[str]:
     """Cards added, changed and removed, per topic, from the two whole-deck packages."""
-    whole = _whole_deck_file(manifest)
+    whole = next(package["file"] for package in manifest["packages"] if package["topic"] is None)
     old_package = previous_dir / whole if previous_dir is not None else None
     if old_package is None or not old_package.is_file():
         return ["## Changes", "", "First release.", ""]

@@ -174,8 +174,11 @@ def test_an_unchanged_release_says_so(locked_cards, tmp_path):
 
 
 def test_release_refuses_cards_that_do_not_match_the_lock(locked_cards, tmp_path):
-    _edit_topic(locked_cards, "ecr", lambda cards: cards[0].update(id="a-new-id"))
     out = tmp_path / "release"
+    out.mkdir()
+    for name in ("assets.txt", "RELEASE-NOTES.md"):  # as an earlier run in this folder left them
+        (out / name).write_text("stale", encoding="utf-8")
+    _edit_topic(locked_cards, "ecr", lambda cards: cards[0].update(id="a-new-id"))
     result = run_script("release.py", "--cards", locked_cards, "--out", out)
     assert result.returncode != 0
     assert "--locked: the cards changed but the lock was not updated" in result.stderr
