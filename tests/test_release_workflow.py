@@ -99,7 +99,7 @@ def test_release_runs_on_version_tags_tests_first_and_publishes_only_for_a_tag()
     steps = _steps(workflow)
     names = list(steps)
     assert names.index("Test") < names.index("Build the release") < names.index("Publish")
-    assert "pytest" in steps["Test"]["run"]
+    assert steps["Test"]["run"] == "bash .ci/run"
     assert steps["Publish"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
 
 
@@ -116,8 +116,10 @@ def runner(real_cards, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "gh").write_text(f"#!{sys.executable}\n{FAKE_GH}", encoding="utf-8")
-    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
-    for tool in bin_dir.iterdir():
+    venv_python = workspace / ".venv" / "bin" / "python"  # where .ci/run installs deckgen
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+    for tool in [venv_python, *bin_dir.iterdir()]:
         tool.chmod(0o755)
     state = tmp_path / "gh-state"
     (state / "assets").mkdir(parents=True)
