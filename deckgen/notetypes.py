@@ -96,13 +96,37 @@ NOTE_TYPES = {
 }
 
 
+# Code colours, chosen for contrast: every token of "default" on its #f8f8f8 and of
+# "github-dark" on its #0d1117 reaches WCAG AA (4.5:1); tests/test_browser_preview.py
+# measures it in a real browser.
+CODE_STYLE_LIGHT = "default"
+CODE_STYLE_NIGHT = "github-dark"
+_NIGHT_SCOPES = [".night_mode .highlight", ".nightMode .highlight"]
+
+# Night mode would otherwise inherit the light style's colours and weights for every
+# token the night style leaves alone (dark blue on near-black). This reset sits between
+# them by specificity: `.night_mode .highlight span` (0,2,1) beats the light
+# `.highlight .k` (0,2,0) and loses to the night `.night_mode .highlight .k` (0,3,0).
+_NIGHT_RESET = (
+    ".night_mode .highlight span, .nightMode .highlight span "
+    "{ color: inherit; background-color: transparent; font-weight: inherit; font-style: inherit; border: 0; }"
+)
+
+
+def _code_css(style: str, scopes: list[str]) -> str:
+    # Only the scoped rules: get_style_defs() would add global `pre` and line-number rules.
+    formatter = HtmlFormatter(style=style)
+    rules = formatter.get_background_style_defs(scopes) + formatter.get_token_style_defs(scopes)
+    return "\n".join(rules)
+
+
 @cache
 def card_css() -> str:
     """The CSS shared by every note type: deckgen's style plus Pygments' code colours."""
     base = files("deckgen").joinpath("style/card.css").read_text(encoding="utf-8")
-    light = HtmlFormatter(style="default").get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs([".night_mode .highlight", ".nightMode .highlight"])
-    return f"{base}\n/* code, light */\n{light}\n/* code, night mode */\n{dark}\n"
+    light = _code_css(CODE_STYLE_LIGHT, [".highlight"])
+    night = _code_css(CODE_STYLE_NIGHT, _NIGHT_SCOPES)
+    return f"{base}\n/* code, light */\n{light}\n/* code, night mode */\n{_NIGHT_RESET}\n{night}\n"
 
 
 def cards_per_note(spec: NoteTypeSpec, yaml_fields: dict[str, str]) -> int:
