@@ -18,6 +18,7 @@ from .build import build as run_build
 from .build import check as run_check
 from .diff import diff_packages, format_markdown, read_package
 from .errors import DeckError, Problem
+from .preview import write_preview
 from .quality import quality_warnings
 from .schema import json_schema_text
 
@@ -143,6 +144,19 @@ def check(cards_dir: Path, locked: bool, strict: bool) -> None:
     )
     if strict and warnings:
         sys.exit(1)
+
+
+@main.command()
+@cards_option
+@out_option
+def preview(cards_dir: Path, out_dir: Path) -> None:
+    """Write OUT/preview/index.html: every card, front and back, as Anki shows it.
+
+    Same templates, CSS and media as the packages; opens from the file system, offline.
+    """
+    result = write_preview(cards_dir, out_dir)
+    _print_problems(result.warnings)
+    click.echo(f"Preview: {result.path} ({result.notes} notes, {result.cards} cards)")
 
 
 @main.command()
