@@ -60,8 +60,7 @@ def _triggers(workflow: dict) -> dict:
     return workflow[True]  # YAML 1.1 (PyYAML) reads the key `on` as true
 
 
-def _steps(workflow: dict) -> dict[str, dict]:
-    (job,) = workflow["jobs"].values()
+def _steps(job: dict) -> dict[str, dict]:
     return {step.get("name", step.get("uses")): step for step in job["steps"]}
 
 
@@ -86,21 +85,26 @@ def test_the_schema_check_rejects_a_job_without_a_runner(tmp_path):
     assert "'runs-on' is a required property" in result.stdout
 
 
-def test_ci_runs_the_ci_script_on_pushes_and_pull_requests():
+def test_ci_runs_the_ci_script_on_pushes_and_pull_requests_as_root_on_debian():
     workflow = _workflow("ci.yml")
-    assert set(_triggers(workflow)) == {"push", "pull_request"}
-    assert [s.get("run") for s in _steps(workflow).values() if "run" in s] == ["bash .ci/run"]
+    assert set(_triggers(workflow)) == {"push", "pull_request", "workflow_call"}
+    (job,) = workflow["jobs"].values()
+    assert job["container"].endswith("-bookworm")  # .ci/run uses apt-get, as root
+    assert [s["run"] for s in _steps(job).values() if "run" in s] == ["bash .ci/run"]
 
 
-def test_release_runs_on_version_tags_tests_first_and_publishes_only_for_a_tag():
+def test_release_runs_on_version_tags_after_ci_and_publishes_only_for_a_tag():
     workflow = _workflow("release.yml")
     assert _triggers(workflow) == {"push": {"tags": ["v*"]}}
-    assert workflow["permissions"] == {"contents": "write"}
-    steps = _steps(workflow)
-    names = list(steps)
-    assert names.index("Test") < names.index("Build the release") < names.index("Publish")
-    assert steps["Test"]["run"] == "bash .ci/run"
-    assert steps["Publish"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["test"] == {"uses": "./.github/workflows/ci.yml"}
+    job = workflow["jobs"]["release"]
+    assert job["needs"] == "test"
+    assert job["permissions"] == {"contents": "write"}
+    names = list(_steps(job))
+    assert names.index("Fetch the previous release") < names.index("Build the release")
+    assert names.index("Build the release") < names.index("Publish")
+    assert _steps(job)["Publish"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
 
 
 @pytest.fixture
@@ -116,10 +120,8 @@ def runner(real_cards, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "gh").write_text(f"#!{sys.executable}\n{FAKE_GH}", encoding="utf-8")
-    venv_python = workspace / ".venv" / "bin" / "python"  # where .ci/run installs deckgen
-    venv_python.parent.mkdir(parents=True)
-    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
-    for tool in [venv_python, *bin_dir.iterdir()]:
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+    for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     state = tmp_path / "gh-state"
     (state / "assets").mkdir(parents=True)
@@ -138,10 +140,10 @@ def runner(real_cards, tmp_path):
 
 def _run_step(runner: dict, name: str) -> subprocess.CompletedProcess:
     """One `run:` step as the runner runs it with `shell: bash`."""
-    workflow = _workflow("release.yml")
-    assert workflow["defaults"]["run"]["shell"] == "bash"
+    job = _workflow("release.yml")["jobs"]["release"]
+    assert job["defaults"]["run"]["shell"] == "bash"
     script = runner["tmp"] / "step.sh"
-    script.write_text(_steps(workflow)[name]["run"], encoding="utf-8")
+    script.write_text(_steps(job)[name]["run"], encoding="utf-8")
     command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
     return subprocess.run(command, cwd=runner["workspace"], env=runner["env"], capture_output=True, text=True)
 
