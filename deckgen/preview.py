@@ -26,7 +26,7 @@ from pathlib import Path
 from .build import CompiledDeck, compile_deck
 from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
-from .package import commit_files, discard_files, temporary_path
+from .package import commit_files, discard_files, remove_leftovers, temporary_path
 from .render import MediaFile, RenderedCard
 
 PREVIEW_DIR = "preview"
@@ -319,7 +319,7 @@ def _card_html(card: PreviewCard) -> str:
     # Each side sits in <div class="card cardN">, as Anki's <body class="card cardN">;
     # the page's script adds night_mode/nightMode to it as Anki does.
     return (
-        f'<article class="pv-card" data-note="{e(card.card_id)}" data-template="{e(card.template)}">\n'
+        f'<article class="pv-card" data-note="{e(card.card_id)}">\n'
         f'<header class="pv-meta"><span class="pv-id">{e(card.card_id)}</span>'
         f'<span class="pv-type">{e(card.note_type)} · {e(card.template)}</span>'
         f'<span class="pv-tags">{tags}</span></header>\n'
@@ -419,10 +419,13 @@ def write_preview(cards_dir: Path, out_dir: Path) -> PreviewResult:
     moves: list[tuple[Path, Path]] = []
     try:
         for item in page.media:
-            temporary = temporary_path(folder / item.name)
-            moves.append((temporary, folder / item.name))
+            final = folder / item.name
+            remove_leftovers(final)
+            temporary = temporary_path(final)
+            moves.append((temporary, final))
             shutil.copyfile(item.source, temporary)
         final = folder / PAGE_FILE
+        remove_leftovers(final)
         temporary = temporary_path(final)
         moves.append((temporary, final))
         temporary.write_text(page.html, encoding="utf-8")

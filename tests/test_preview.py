@@ -210,6 +210,8 @@ def test_write_preview_puts_media_beside_the_page_and_drops_stale_copies(tmp_pat
     stale.write_text("<svg/>")
     mine = out / "preview" / "notes.txt"  # not ours: left alone
     mine.write_text("keep")
+    killed = out / "preview" / ".index.html.x1y2.tmp"  # left by a preview killed midway
+    killed.write_text("<html")
     result = write_preview(CARDS, out)
     page = result.path.read_text(encoding="utf-8")
     assert result.path == out / "preview" / "index.html"
