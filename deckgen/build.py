@@ -9,10 +9,12 @@ build, preview, diff tests); `build` adds the last three. Nothing here prints.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import identity, report
+from .cache import RenderCache
 from .cards import Deck
 from .errors import DeckError, Location, Problem, Problems
 from .lock import LOCK_FILE, Lock, dump_lock, read_lock
@@ -47,7 +49,13 @@ class CompiledDeck:
         return f"{self.deck.config.title}::{topic.title}"
 
 
-def compile_deck(cards_dir: Path) -> CompiledDeck:
+# Told how far a long build has got: (step, done, total), step "render" or "package".
+Progress = Callable[[str, int, int], None]
+
+
+def compile_deck(
+    cards_dir: Path, cache: RenderCache | None = None, progress: Progress | None = None
+) -> CompiledDeck:
     """Load, validate and render every card under `cards_dir`; DeckError lists all problems.
 
     Cards that passed validation are rendered even when others failed, so one run
@@ -55,7 +63,7 @@ def compile_deck(cards_dir: Path) -> CompiledDeck:
     """
     problems = Problems()
     deck = read_deck(cards_dir, problems)
-    rendered = render_deck(deck, problems)
+    rendered = render_deck(deck, problems, cache, _step(progress, "render"))
     problems.raise_if_errors()
     return CompiledDeck(deck, rendered, problems.warnings)
 
@@ -228,9 +236,22 @@ class _Prepared:
     new_lock_text: str
 
 
-def _prepare(cards_dir: Path, *, locked: bool, now: int | None) -> _Prepared:
+def _step(progress: Progress | None, step: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(step, done, total)
+
+
+def _prepare(
+    cards_dir: Path,
+    *,
+    locked: bool,
+    now: int | None,
+    cache: RenderCache | None = None,
+    progress: Progress | None = None,
+) -> _Prepared:
     """Every step before writing: compile, read the lock, stamp, and check identities."""
-    compiled = compile_deck(cards_dir)
+    compiled = compile_deck(cards_dir, cache, progress)
     lock_path = lock_path_for(cards_dir)
     lock_display = display_path(lock_path)
     problems = Problems()
@@ -286,13 +307,17 @@ def build(
     *,
     locked: bool = False,
     now: int | None = None,
+    progress: Progress | None = None,
 ) -> BuildResult:
     """Compile the cards and write one package per topic plus one for the whole deck.
 
     With `locked`, refuse (and write nothing) when the lock does not match the sources.
     Raises DeckError; on any error nothing under `out_dir` and no lock is changed.
+    Fields rendered before are taken from `out_dir/.cache` (cache.py), which the build
+    updates only when it succeeds.
     """
-    prepared = _prepare(cards_dir, locked=locked, now=now)
+    cache = RenderCache(out_dir)
+    prepared = _prepare(cards_dir, locked=locked, now=now, cache=cache, progress=progress)
     compiled, plan, lock_path = prepared.compiled, prepared.plan, prepared.lock_path
     old_lock_text, new_lock_text = prepared.old_lock_text, prepared.new_lock_text
 
@@ -347,6 +372,7 @@ def build(
         discard_files([temporary for temporary, _ in moves])
         raise
     commit_files(moves)
+    cache.commit()
     _remove_stale_packages(out_dir, namespace, {final for final, *_ in jobs})
     return BuildResult(
         packages, topics, plan.stamping, lock_path, new_lock_text != old_lock_text, compiled.warnings

@@ -7,18 +7,25 @@ shielded from Markdown, which would otherwise eat the backslashes or split the b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import markdown
+import pygments
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
+from . import __version__
+from .cache import CachedField, RenderCache, field_key
 from .cards import Card, Deck, Topic
 from .errors import Problems
 from .validate import display_path
@@ -33,6 +40,13 @@ _CLOZE_OPEN_TOKEN_RE = re.compile(r"qDGCLOZE(\d+)Xq")
 _CLOZE_CLOSE_TOKEN = "qDGCLOZEENDXq"
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
+_EXTENSIONS = ("fenced_code", "tables", "sane_lists", "codehilite")
+_EXTENSION_CONFIGS = {"codehilite": {"css_class": "highlight", "guess_lang": False}}
+# Below this many fields to render, starting worker processes costs more than it saves.
+PARALLEL_FIELDS = 2000
+_CHUNK_FIELDS = 250
+
+Progress = Callable[[int, int], None]  # (fields rendered, fields to render)
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class RenderedField:
     html: str
     media: tuple[MediaFile, ...]
     errors: tuple[str, ...]
+    images: tuple[str, ...] = ()  # each media file's src as written, for the cache to check
 
 
 class _ImageCollector(Treeprocessor):
@@ -84,55 +99,62 @@ class Renderer:
     def __init__(self, cards_dir: Path):
         self.cards_dir = cards_dir.resolve()
         self._md = markdown.Markdown(
-            extensions=[
-                "fenced_code",
-                "tables",
-                "sane_lists",
-                "codehilite",
-                _MediaExtension(self),
-            ],
-            extension_configs={
-                "codehilite": {"css_class": "highlight", "guess_lang": False},
-            },
+            extensions=[*_EXTENSIONS, _MediaExtension(self)],
+            extension_configs=_EXTENSION_CONFIGS,
             output_format="html",
         )
         self._base: Path = self.cards_dir
         self._media: list[MediaFile] = []
+        self._images: list[str] = []
         self._errors: list[str] = []
-        self._media_names: dict[Path, str] = {}
+        self._digests: dict[Path, str] = {}
 
     def render_field(self, text: str, base: Path) -> RenderedField:
         """Markdown -> HTML; `base` is the folder that relative image paths start from."""
-        self._base, self._media, self._errors = base, [], []
+        self._base, self._media, self._images, self._errors = base, [], [], []
         shielded, maths = _shield(text)
         self._md.reset()
         out = self._md.convert(shielded)
-        return RenderedField(_unshield(out, maths), tuple(self._media), tuple(self._errors))
+        return RenderedField(
+            _unshield(out, maths), tuple(self._media), tuple(self._errors), tuple(self._images)
+        )
 
-    def _media_name(self, src: str) -> str:
+    def image_file(self, src: str, base: Path) -> tuple[Path | None, str | None]:
+        """The file an image's `src` names, or None and the reason it cannot be used."""
         parsed = urlparse(src)
         if parsed.scheme or src.startswith("//"):
-            self._errors.append(
+            return None, (
                 f"image {src!r} is not a local file: learners review offline, so put the "
                 "file under the cards folder and link it by a relative path"
             )
-            return src
-        path = (self._base / unquote(parsed.path)).resolve()
+        path = (base / unquote(parsed.path)).resolve()
         if not path.is_relative_to(self.cards_dir):
-            self._errors.append(f"image {src!r} is outside the cards folder")
-            return src
+            return None, f"image {src!r} is outside the cards folder"
         if not path.is_file():
-            self._errors.append(f"image {src!r} not found: no file {display_path(path)}")
+            return None, f"image {src!r} not found: no file {display_path(path)}"
+        return path, None
+
+    def digest(self, path: Path) -> str:
+        """The sha256 of a file's bytes, read once per build."""
+        digest = self._digests.get(path)
+        if digest is None:
+            digest = self._digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return digest
+
+    def media_file(self, path: Path) -> MediaFile:
+        # The content hash in the name means a changed image is a new file in Anki
+        # (Anki never overwrites a media file of the same name on import).
+        return MediaFile(path, f"{path.stem}-{self.digest(path)[:12]}{path.suffix.lower()}")
+
+    def _media_name(self, src: str) -> str:
+        path, error = self.image_file(src, self._base)
+        if path is None:
+            self._errors.append(error or "")
             return src
-        name = self._media_names.get(path)
-        if name is None:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            # The content hash in the name means a changed image is a new file in Anki
-            # (Anki never overwrites a media file of the same name on import).
-            name = f"{path.stem}-{digest}{path.suffix.lower()}"
-            self._media_names[path] = name
-        self._media.append(MediaFile(path, name))
-        return name
+        media = self.media_file(path)
+        self._media.append(media)
+        self._images.append(src)
+        return media.name
 
 
 def _shield(text: str) -> tuple[str, list[str]]:
@@ -170,16 +192,31 @@ def plain_text(field_html: str) -> str:
     return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", field_html))).strip()
 
 
+def _is_plain(card: Card, key: str) -> bool:
+    # Anki compares the typed answer with this field's text: keep it plain.
+    return card.type == "type-in" and key == "back"
+
+
 def render_card(renderer: Renderer, topic: Topic, card: Card, problems: Problems) -> RenderedCard:
     base = topic.path.parent
+    rendered = {
+        key: renderer.render_field(text, base)
+        for key, text in card.fields.items()
+        if not _is_plain(card, key)
+    }
+    return _assemble(topic, card, rendered, problems)
+
+
+def _assemble(
+    topic: Topic, card: Card, rendered: dict[str, RenderedField], problems: Problems
+) -> RenderedCard:
     fields: dict[str, str] = {}
     media: list[MediaFile] = []
     for key, text in card.fields.items():
-        if card.type == "type-in" and key == "back":
-            # Anki compares the typed answer with this field's text: keep it plain.
+        if _is_plain(card, key):
             fields[key] = html.escape(text.strip(), quote=False)
             continue
-        result = renderer.render_field(text, base)
+        result = rendered[key]
         for message in result.errors:
             problems.error(card.field_locations[key], message)
         fields[key] = result.html
@@ -188,6 +225,137 @@ def render_card(renderer: Renderer, topic: Topic, card: Card, problems: Problems
     return RenderedCard(topic.key, card, fields, tags, tuple(dict.fromkeys(media)))
 
 
-def render_deck(deck: Deck, problems: Problems) -> list[RenderedCard]:
+def render_deck(
+    deck: Deck,
+    problems: Problems,
+    cache: RenderCache | None = None,
+    progress: Progress | None = None,
+) -> list[RenderedCard]:
+    """Render every card, in deck order.
+
+    With a `cache`, fields rendered by an earlier build are taken from it (cache.py)
+    and the rest rendered and handed to it. With many fields to render, they are
+    rendered on every core.
+    """
     renderer = Renderer(deck.cards_dir)
-    return [render_card(renderer, topic, card, problems) for topic, card in deck.cards]
+    fingerprint = renderer_fingerprint()
+    bases = {topic.key: topic.path.parent.resolve() for topic in deck.topics}
+    # Every Markdown field of every card: (topic, card, field name, cache key)
+    wanted = [
+        (
+            topic,
+            card,
+            key,
+            field_key(fingerprint, renderer.cards_dir, bases[topic.key], text) if cache else "",
+        )
+        for topic, card in deck.cards
+        for key, text in card.fields.items()
+        if not _is_plain(card, key)
+    ]
+    found: list[RenderedField | None] = [None] * len(wanted)
+    if cache is not None:
+        shards = {topic.key: cache.read(topic.key) for topic in deck.topics}
+        for index, (topic, _card, _key, cache_key) in enumerate(wanted):
+            entry = shards[topic.key].get(cache_key)
+            if entry is not None:
+                found[index] = _from_cache(renderer, entry, topic.path.parent)
+
+    missing = [index for index, result in enumerate(found) if result is None]
+    requests = [(wanted[i][0].path.parent, wanted[i][1].fields[wanted[i][2]]) for i in missing]
+    for index, result in zip(missing, _render_all(renderer, requests, progress), strict=True):
+        found[index] = result
+
+    if cache is not None:
+        _update_cache(cache, renderer, deck, shards, wanted, found, set(missing))
+    results = iter(found)
+    cards = []
+    for topic, card in deck.cards:
+        rendered = {key: next(results) for key in card.fields if not _is_plain(card, key)}
+        cards.append(_assemble(topic, card, rendered, problems))  # type: ignore[arg-type]
+    return cards
+
+
+@functools.cache
+def renderer_fingerprint() -> str:
+    """What, besides a field's text and images, decides its HTML: part of every cache key.
+
+    render.py's own source is in it, so a changed renderer (in a checkout, before any
+    version bump) never serves HTML its previous self rendered.
+    """
+    source = Path(__file__).read_bytes()
+    parts = [__version__, markdown.__version__, pygments.__version__, repr(_EXTENSIONS)]
+    parts += [repr(sorted(_EXTENSION_CONFIGS.items())), hashlib.sha256(source).hexdigest()]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def _from_cache(renderer: Renderer, entry: CachedField, base: Path) -> RenderedField | None:
+    """The cached field, if every image it shows is still the file with the same bytes."""
+    media = []
+    for src, name, digest in entry.images:
+        path, _error = renderer.image_file(src, base)
+        if path is None or renderer.digest(path) != digest:
+            return None
+        media_file = renderer.media_file(path)
+        if media_file.name != name:
+            return None
+        media.append(media_file)
+    return RenderedField(entry.html, tuple(media), (), tuple(src for src, _name, _digest in entry.images))
+
+
+def _update_cache(
+    cache: RenderCache,
+    renderer: Renderer,
+    deck: Deck,
+    shards: dict[str, dict[str, CachedField]],
+    wanted: list[tuple[Topic, Card, str, str]],
+    found: list[RenderedField | None],
+    rendered: set[int],
+) -> None:
+    """Hand the cache what each topic's file should now hold: the fields this build used."""
+    entries: dict[str, dict[str, CachedField]] = {topic.key: {} for topic in deck.topics}
+    changed = {topic.key: False for topic in deck.topics}
+    for index, ((topic, _card, _key, cache_key), result) in enumerate(zip(wanted, found, strict=True)):
+        if result is None or result.errors:
+            continue  # a field with a problem is rendered again, to report it again
+        if index in rendered:
+            changed[topic.key] = True
+        images = tuple(
+            (src, media.name, renderer.digest(media.source))
+            for src, media in zip(result.images, result.media, strict=True)
+        )
+        entries[topic.key][cache_key] = CachedField(result.html, images)
+    for topic in deck.topics:
+        same = entries[topic.key].keys() == shards[topic.key].keys()
+        cache.replace(topic.key, entries[topic.key], changed=changed[topic.key] or not same)
+
+
+def _render_all(
+    renderer: Renderer, requests: list[tuple[Path, str]], progress: Progress | None
+) -> list[RenderedField]:
+    """Render (folder, text) pairs in order: here, or on every core when there are many."""
+    workers = min(len(os.sched_getaffinity(0)), len(requests) // PARALLEL_FIELDS)
+    chunks = [requests[i : i + _CHUNK_FIELDS] for i in range(0, len(requests), _CHUNK_FIELDS)]
+    results: list[RenderedField] = []
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for chunk in pool.map(_render_chunk, [renderer.cards_dir] * len(chunks), chunks):
+                results.extend(chunk)
+                if progress:
+                    progress(len(results), len(requests))
+        return results
+    for chunk in chunks:
+        results.extend(renderer.render_field(text, base) for base, text in chunk)
+        if progress:
+            progress(len(results), len(requests))
+    return results
+
+
+@functools.cache
+def _worker_renderer(cards_dir: Path) -> Renderer:
+    return Renderer(cards_dir)
+
+
+def _render_chunk(cards_dir: Path, chunk: list[tuple[Path, str]]) -> list[RenderedField]:
+    """In a worker process: one Renderer per process, reused for every chunk it gets."""
+    renderer = _worker_renderer(cards_dir)
+    return [renderer.render_field(text, base) for base, text in chunk]

@@ -60,8 +60,9 @@ def test_edit_and_add_in_the_same_second_updates_one_and_adds_one(deck, tmp_path
 def test_rebuild_without_change_is_byte_identical_and_updates_nothing(deck, tmp_path, anki):
     build(deck, tmp_path / "v1", now=NOW)
     build(deck, tmp_path / "v2", now=NOW + 3600)
-    names = sorted(p.name for p in (tmp_path / "v1").iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "v2").iterdir())
+    # Files only: out/.cache is the build cache, never published.
+    names = sorted(p.name for p in (tmp_path / "v1").iterdir() if p.is_file())
+    assert names == sorted(p.name for p in (tmp_path / "v2").iterdir() if p.is_file())
     for name in names:
         assert (tmp_path / "v1" / name).read_bytes() == (tmp_path / "v2" / name).read_bytes(), name
 
@@ -142,7 +143,7 @@ def test_removed_cards_are_reported_and_their_ids_stay_reserved(deck, tmp_path):
 def test_locked_build_refuses_stale_lock_and_writes_nothing(deck, tmp_path):
     out = tmp_path / "out"
     build(deck, out, now=NOW)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     lock_before = (deck / "deck.lock").read_bytes()
     assert build(deck, out, locked=True, now=NOW + 60).lock_written is False
 
@@ -150,7 +151,7 @@ def test_locked_build_refuses_stale_lock_and_writes_nothing(deck, tmp_path):
     with pytest.raises(DeckError) as info:
         build(deck, out, locked=True, now=NOW + 60)
     assert "--locked: the cards changed but the lock was not updated (added: t3)" in str(info.value)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert (deck / "deck.lock").read_bytes() == lock_before
 
 
