@@ -14,6 +14,8 @@ from importlib.resources import files
 
 from pygments.formatters import HtmlFormatter
 
+from .schema import cloze_numbers
+
 
 @dataclass(frozen=True)
 class NoteTypeSpec:
@@ -132,7 +134,5 @@ def card_css() -> str:
 def cards_per_note(spec: NoteTypeSpec, yaml_fields: dict[str, str]) -> int:
     """How many cards Anki makes from one note."""
     if spec.is_cloze:
-        from .schema import CLOZE_RE
-
-        return len({m.group(1) for m in CLOZE_RE.finditer(yaml_fields.get("text", ""))})
+        return len(cloze_numbers(yaml_fields.get("text", "")))
     return len(spec.templates)

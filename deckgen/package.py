@@ -10,14 +10,18 @@ same bytes. Files are written under a temporary name and renamed into place by
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 import json
 import os
 import re
 import sqlite3
+import sys
 import tempfile
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +29,13 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
+from .schema import cloze_numbers
+
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# genanki's patterns for the cloze fields of a template and the deletions in a field.
+# genanki's patterns for the cloze fields of a template.
 _CLOZE_FIELD_RE = re.compile(r"{{[^}]*?cloze:(?:[^}]?:)*(.+?)}}")
 _CLOZE_FIELD_OLD_RE = re.compile("<%cloze:(.+?)%>")
-_CLOZE_NUMBER_RE = re.compile(r"{{c(\d+)::.+?}}", re.DOTALL)
 
 
 class _NoteType(genanki.Model):
@@ -79,6 +84,32 @@ class PackageDeck:
     description: str
     mod: int
     notes: tuple[PackageNote, ...]
+
+
+def package_key(decks: list[PackageDeck], media: list[tuple[Path, str]]) -> str:
+    """A hash of everything `write_package` puts in a package: same key, same bytes.
+
+    The build keeps a package it wrote before when the key is the same (cache.py). The
+    writer's own fingerprint (this module, genanki, SQLite, zlib, Python) is part of it.
+    """
+    digest = hashlib.sha256(_writer_fingerprint().encode())
+    note_types = {}
+    for deck in decks:
+        digest.update(repr((deck.id, deck.name, deck.description, deck.mod)).encode())
+        for note in deck.notes:
+            note_types[note.note_type.id] = note.note_type
+            fields = (note.guid, note.note_type.id, tuple(note.fields), note.tags, note.mod, note.due)
+            digest.update(repr(fields).encode())
+    digest.update(repr(sorted(note_types.items())).encode())
+    for source, name in sorted(set(media), key=lambda item: item[1]):
+        digest.update(repr((name, hashlib.sha256(source.read_bytes()).hexdigest())).encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _writer_fingerprint() -> str:
+    versions = (genanki.__version__, sqlite3.sqlite_version, zlib.ZLIB_RUNTIME_VERSION, sys.version)
+    return repr(versions) + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, str]]) -> None:
@@ -228,8 +259,8 @@ def _card_ords(model: _NoteType, fields: list[str]) -> list[int]:
         for name in names:
             index = next((i for i, f in enumerate(model.fields) if f["name"] == name), -1)
             value = fields[index] if index >= 0 else ""
-            ords.update(int(n) - 1 for n in _CLOZE_NUMBER_RE.findall(value) if int(n) > 0)
-        return list(ords)  # a set's order, as genanki iterates it
+            ords.update(number - 1 for number in cloze_numbers(value))
+        return sorted(ords)
     ords_list = []
     for card_ord, any_or_all, required in model._req:
         test = any if any_or_all == "any" else all

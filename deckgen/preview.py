@@ -28,6 +28,7 @@ from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
 from .package import commit_files, discard_files, remove_leftovers, temporary_path
 from .render import MediaFile, RenderedCard
+from .schema import cloze_numbers
 
 PREVIEW_DIR = "preview"
 PAGE_FILE = "index.html"
@@ -37,7 +38,6 @@ PAGE_FILE = "index.html"
 _TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _TYPE_MARKER_RE = re.compile(r"\[\[type:(.+?)\]\]")
 _CLOZE_TOKEN_RE = re.compile(r"\{\{c(\d+)::|\}\}")
-_CLOZE_NUMBER_RE = re.compile(r"\{\{c(\d+)::")
 _HTML_TAG_RE = re.compile(r"<[^>]*>")
 # Anki counts a field as empty when only whitespace and line breaks remain.
 _BLANK_HTML_RE = re.compile(r"^(?:\s|&nbsp;|<br\s*/?>|<div>\s*</div>)*$", re.IGNORECASE)
@@ -198,11 +198,6 @@ def _render_cloze_parts(parts: tuple[str | _Cloze, ...], ordinal: int, question:
 def render_cloze(text: str, ordinal: int, *, question: bool) -> str:
     """`{{cloze:Field}}`: deletion `ordinal` hidden (question) or revealed (answer)."""
     return _render_cloze_parts(_parse_clozes(text), ordinal, question)
-
-
-def cloze_numbers(text: str) -> list[int]:
-    """The deletion numbers in a cloze field, in order: one card each."""
-    return sorted({int(n) for n in _CLOZE_NUMBER_RE.findall(text) if int(n) > 0})
 
 
 def _attribute_escape(text: str) -> str:

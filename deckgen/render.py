@@ -25,13 +25,12 @@ from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
 from . import __version__
-from .cache import CachedField, RenderCache, field_key
+from .cache import BuildCache, CachedField, field_key
 from .cards import Card, Deck, Topic
 from .errors import Problems
 from .validate import display_path
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
-_CLOZE_OPEN_RE = re.compile(r"\{\{c(\d+)::")
 # Placeholders are letters only, so Markdown and Pygments leave them whole.
 _MATH_TOKEN = "qDGMATH{}Xq"
 _MATH_TOKEN_RE = re.compile(r"qDGMATH(\d+)Xq")
@@ -228,7 +227,7 @@ def _assemble(
 def render_deck(
     deck: Deck,
     problems: Problems,
-    cache: RenderCache | None = None,
+    cache: BuildCache | None = None,
     progress: Progress | None = None,
 ) -> list[RenderedCard]:
     """Render every card, in deck order.
@@ -303,7 +302,7 @@ def _from_cache(renderer: Renderer, entry: CachedField, base: Path) -> RenderedF
 
 
 def _update_cache(
-    cache: RenderCache,
+    cache: BuildCache,
     renderer: Renderer,
     deck: Deck,
     shards: dict[str, dict[str, CachedField]],

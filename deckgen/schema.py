@@ -19,6 +19,7 @@ TAG_RE = re.compile(TAG_PATTERN)
 NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 NAMESPACE_RE = re.compile(NAMESPACE_PATTERN)
 CLOZE_RE = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)
+_CLOZE_OPENING_RE = re.compile(r"\{\{c(\d+)::")
 MAX_FIELD_CHARS = 20_000
 DEFAULT_TYPE = "basic"
 CONFIG_FILE = "deck.yaml"
@@ -86,6 +87,16 @@ CONFIG_KEYS = {
 }
 
 ALL_CARD_KEYS = tuple(CARD_KEYS) + tuple(FIELDS)
+
+
+def cloze_numbers(text: str) -> list[int]:
+    """The deletion numbers in a cloze text, each once, ascending: one card each.
+
+    Counted from the openings `{{cN::`, so that a deletion nested in another one gets
+    its card, as in Anki (a pattern over whole `{{cN::...}}` spans misses it). c0 makes
+    no card in Anki.
+    """
+    return sorted({int(n) for n in _CLOZE_OPENING_RE.findall(text)} - {0})
 
 
 def json_schema() -> dict:

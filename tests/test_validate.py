@@ -107,3 +107,11 @@ def test_raise_if_errors_carries_every_problem(tmp_path):
     with pytest.raises(DeckError) as info:
         problems.raise_if_errors()
     assert len(info.value.problems) == 2  # the slug and the missing back
+
+
+def test_cloze_numbers_count_nested_deletions_once_each():
+    from deckgen.schema import cloze_numbers
+
+    assert cloze_numbers("{{c2::b}} {{c1::a}} {{c2::again}}") == [1, 2]
+    assert cloze_numbers("{{c1::outer {{c2::inner}} end}} and {{c3::last}}") == [1, 2, 3]
+    assert cloze_numbers("{{c0::not a card}}") == []
