@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import DeckError, Location, Problem
 from .render import plain_text
+from .schema import cloze_revealed
 
 SNIPPET = 70
 
@@ -165,7 +166,7 @@ def format_markdown(diff: PackageDiff) -> str:
         lines.append(f"### {topic or '(no deck)'}")
         lines.append("")
         for note in added.get(topic, []):
-            first = plain_text(next(iter(note.fields.values()), ""))
+            first = plain_text(cloze_revealed(next(iter(note.fields.values()), "")))
             lines.append(f"- Added `{note.card_id}`: {_snippet(first)}")
         for change in changed.get(topic, []):
             details = [f"{name}: {_word_diff(old, new)}" for name, old, new in change.fields]

@@ -13,7 +13,7 @@ import re
 from .build import CompiledDeck
 from .errors import Problem
 from .render import plain_text
-from .schema import CLOZE_RE
+from .schema import CLOZE_RE, cloze_revealed
 
 LONG_ANSWER_WORDS = 60
 CLOZE_HIDDEN_SHARE = 0.6
@@ -73,7 +73,7 @@ def _warn(card, key: str, message: str) -> Problem:
 
 
 def _cloze_question(text: str) -> str:
-    return plain_text(CLOZE_RE.sub(lambda m: m.group(2).split("::")[0], text))
+    return plain_text(cloze_revealed(text))
 
 
 def _cloze_warnings(rc) -> list[Problem]:

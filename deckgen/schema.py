@@ -20,6 +20,7 @@ NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 NAMESPACE_RE = re.compile(NAMESPACE_PATTERN)
 CLOZE_RE = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)
 _CLOZE_OPENING_RE = re.compile(r"\{\{c(\d+)::")
+_INNERMOST_CLOZE_RE = re.compile(r"\{\{c\d+::((?:(?!\{\{c\d+::).)*?)\}\}", re.DOTALL)
 MAX_FIELD_CHARS = 20_000
 DEFAULT_TYPE = "basic"
 CONFIG_FILE = "deck.yaml"
@@ -97,6 +98,15 @@ def cloze_numbers(text: str) -> list[int]:
     no card in Anki.
     """
     return sorted({int(n) for n in _CLOZE_OPENING_RE.findall(text)} - {0})
+
+
+def cloze_revealed(text: str) -> str:
+    """The cloze text as the back of its cards reads: every deletion shown, hints dropped."""
+    previous = None
+    while previous != text:  # inner deletions first, then the ones around them
+        previous = text
+        text = _INNERMOST_CLOZE_RE.sub(lambda m: m.group(1).split("::")[0], text)
+    return text
 
 
 def json_schema() -> dict:

@@ -104,3 +104,14 @@ def test_diff_of_unreadable_file_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["diff", str(bogus), str(bogus)])
     assert result.exit_code == 2
     assert "bogus.apkg: not a readable Anki package" in result.output
+
+
+def test_diff_names_added_cloze_cards_by_their_revealed_text(tmp_path):
+    cards = write_deck(tmp_path / "cards", {"basics": TOPIC})
+    run("build", "--cards", str(cards), "--out", str(tmp_path / "v1"))
+    extra = yaml.safe_load(TOPIC)
+    extra["cards"].append({"id": "z", "type": "cloze", "text": "Tasks run on {{c1::clusters::where?}}."})
+    (cards / "basics.yaml").write_text(yaml.safe_dump(extra))
+    run("build", "--cards", str(cards), "--out", str(tmp_path / "v2"))
+    result = run("diff", str(tmp_path / "v1" / "test-deck.apkg"), str(tmp_path / "v2" / "test-deck.apkg"))
+    assert "- Added `z`: Tasks run on clusters." in result.output

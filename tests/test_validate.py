@@ -115,3 +115,10 @@ def test_cloze_numbers_count_nested_deletions_once_each():
     assert cloze_numbers("{{c2::b}} {{c1::a}} {{c2::again}}") == [1, 2]
     assert cloze_numbers("{{c1::outer {{c2::inner}} end}} and {{c3::last}}") == [1, 2, 3]
     assert cloze_numbers("{{c0::not a card}}") == []
+
+
+def test_cloze_revealed_shows_every_answer_without_hints():
+    from deckgen.schema import cloze_revealed
+
+    assert cloze_revealed("A {{c1::task::what?}} runs {{c2::containers}}.") == "A task runs containers."
+    assert cloze_revealed("{{c1::outer {{c2::inner}} end}}") == "outer inner end"
