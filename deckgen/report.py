@@ -32,20 +32,26 @@ def sums_text(files: dict[str, Path]) -> str:
 
 
 def source_commit(folder: Path) -> str | None:
-    """The git commit the cards were built from, or None outside a git checkout."""
+    """The git commit the cards were built from, or None outside a git checkout.
+
+    "+dirty" is appended when the cards folder differs from that commit, so a manifest
+    never claims a commit whose cards it was not built from.
+    """
+    head = _git(folder, "rev-parse", "HEAD")
+    if not head:
+        return None
+    changes = _git(folder, "status", "--porcelain", "--", ".")
+    return f"{head}+dirty" if changes else head
+
+
+def _git(folder: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = out.stdout.strip()
-    return commit or None
+    return out.stdout.strip()
 
 
 def manifest_text(

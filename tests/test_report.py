@@ -109,3 +109,18 @@ def test_source_commit_is_the_checked_out_commit(deck, tmp_path):
     commit = git("rev-parse", "HEAD")
     assert len(commit) == 40
     assert _manifest(tmp_path / "out")["source_commit"] == commit
+
+
+def test_source_commit_is_marked_dirty_when_the_cards_have_uncommitted_edits(deck, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(deck, repo / "cards")
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    for args in (["init", "-q"], ["add", "cards"], ["commit", "-q", "-m", "cards"]):
+        subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True)
+    topic = next(p for p in (repo / "cards").glob("*.yaml") if p.name != "deck.yaml")
+    topic.write_text(topic.read_text() + "\n# an uncommitted edit\n")
+    build(repo / "cards", tmp_path / "out")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    assert _manifest(tmp_path / "out")["source_commit"] == f"{head}+dirty"
