@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import identity, report
-from .cache import RenderCache
+from .cache import BuildCache
 from .cards import Deck
 from .errors import DeckError, Location, Problem, Problems
 from .lock import LOCK_FILE, Lock, dump_lock, read_lock
@@ -25,6 +25,7 @@ from .package import (
     PackageNote,
     commit_files,
     discard_files,
+    package_key,
     remove_leftovers,
     temporary_path,
     write_package,
@@ -54,7 +55,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def compile_deck(
-    cards_dir: Path, cache: RenderCache | None = None, progress: Progress | None = None
+    cards_dir: Path, cache: BuildCache | None = None, progress: Progress | None = None
 ) -> CompiledDeck:
     """Load, validate and render every card under `cards_dir`; DeckError lists all problems.
 
@@ -247,7 +248,7 @@ def _prepare(
     *,
     locked: bool,
     now: int | None,
-    cache: RenderCache | None = None,
+    cache: BuildCache | None = None,
     progress: Progress | None = None,
 ) -> _Prepared:
     """Every step before writing: compile, read the lock, stamp, and check identities."""
@@ -316,7 +317,7 @@ def build(
     Fields rendered before are taken from `out_dir/.cache` (cache.py), which the build
     updates only when it succeeds.
     """
-    cache = RenderCache(out_dir)
+    cache = BuildCache(out_dir)
     prepared = _prepare(cards_dir, locked=locked, now=now, cache=cache, progress=progress)
     compiled, plan, lock_path = prepared.compiled, prepared.plan, prepared.lock_path
     old_lock_text, new_lock_text = prepared.old_lock_text, prepared.new_lock_text
@@ -353,13 +354,21 @@ def build(
         packages.append(PackageSummary(final, topic_key, len(decks), notes, cards))
 
     moves: list[tuple[Path, Path]] = []
+    kept: dict[Path, Path] = {}  # packages that are already what this build would write
     try:
-        for final, decks, media, _topic in jobs:
+        for done, (final, decks, media, _topic) in enumerate(jobs):
             remove_leftovers(final)
-            temporary = temporary_path(final)
-            moves.append((temporary, final))
-            write_package(temporary, decks, media)
-        for name, text in _reports(compiled, packages, topics, dict(moves)).items():
+            key = package_key(decks, media)
+            if cache.unchanged_package(final, key):
+                kept[final] = final
+            else:
+                temporary = temporary_path(final)
+                moves.append((temporary, final))
+                write_package(temporary, decks, media)
+                cache.wrote_package(final, key, temporary)
+            if progress:
+                progress("package", done + 1, len(jobs))
+        for name, text in _reports(compiled, packages, topics, dict(moves) | kept).items():
             final = out_dir / name
             temporary = temporary_path(final)
             temporary.write_text(text, encoding="utf-8")
@@ -372,7 +381,7 @@ def build(
         discard_files([temporary for temporary, _ in moves])
         raise
     commit_files(moves)
-    cache.commit()
+    cache.commit([final for final, *_ in jobs])
     _remove_stale_packages(out_dir, namespace, {final for final, *_ in jobs})
     return BuildResult(
         packages, topics, plan.stamping, lock_path, new_lock_text != old_lock_text, compiled.warnings

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from deckgen import build as build_module
 from deckgen import cache as cache_module
 from deckgen import render as render_module
 from deckgen.build import build
@@ -190,4 +191,53 @@ def test_rendering_on_every_core_gives_the_same_bytes(real_cards, tmp_path, unca
     monkeypatch.setattr(render_module.os, "sched_getaffinity", lambda pid: {0, 1})
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
+    assert published(out) == uncached
+
+
+@pytest.fixture
+def count_writes(monkeypatch):
+    """The packages the build writes, rather than keeps as they are."""
+    written = []
+    real = build_module.write_package
+
+    def counting(path, decks, media):
+        written.append(path)
+        real(path, decks, media)
+
+    monkeypatch.setattr(build_module, "write_package", counting)
+    return written
+
+
+def test_unchanged_packages_are_kept_and_changed_ones_written(real_cards, tmp_path, uncached, count_writes):
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    assert len(count_writes) == len(list(out.glob("*.apkg")))
+    count_writes.clear()
+    build(real_cards, out, now=NOW)
+    assert count_writes == []
+    assert published(out) == uncached
+
+    topic = real_cards / "ecr.yaml"
+    topic.write_text(topic.read_text(encoding="utf-8").replace("    front: ", "    front: Edited ", 1))
+    build(real_cards, out, now=NOW + 60)
+    finals = {path.name[1:].rsplit(".", 2)[0] for path in count_writes}  # .NAME.random.tmp
+    assert finals == {"aws-containers.apkg", "aws-containers-ecr.apkg"}
+
+
+@pytest.mark.parametrize("damage", ["package changed", "package removed", "index damaged"])
+def test_package_changed_on_disk_is_written_again(real_cards, tmp_path, uncached, damage, count_writes):
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    package = out / "aws-containers-ecr.apkg"
+    if damage == "package changed":
+        data = package.read_bytes()
+        package.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    elif damage == "package removed":
+        package.unlink()
+    else:
+        index = out / ".cache" / "packages.json"
+        index.write_bytes(index.read_bytes().replace(b'"aws', b'"AWS', 1))
+    count_writes.clear()
+    build(real_cards, out, now=NOW)
+    assert count_writes
     assert published(out) == uncached
