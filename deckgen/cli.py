@@ -8,6 +8,7 @@ text. This is the only module that prints or chooses an exit status: 0 success,
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -91,6 +92,34 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+class _ProgressBars:
+    """A progress bar for each step of a build that takes more than a moment."""
+
+    LABELS = {"render": "Rendering", "package": "Packaging"}
+    DELAY = 0.5  # seconds into the build before a bar appears: quick builds show none
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._step = ""
+        self._bar = None
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step != self._step:
+            self.close()
+            self._step = step
+        if self._bar is None:
+            if time.monotonic() - self._start < self.DELAY:
+                return
+            self._bar = click.progressbar(length=total, label=self.LABELS.get(step, step), show_pos=True)
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
 @main.command()
 @cards_option
 @out_option
@@ -99,10 +128,18 @@ def main(ctx: click.Context, debug: bool) -> None:
     is_flag=True,
     help="Fail, writing nothing, if the lock does not match the cards (for CI and releases).",
 )
-def build(cards_dir: Path, out_dir: Path, locked: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors: no progress, no summary.")
+def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
     """Build one package per topic and one for the whole deck."""
-    result = run_build(cards_dir, out_dir, locked=locked)
+    bars = None if quiet or not sys.stdout.isatty() else _ProgressBars()
+    try:
+        result = run_build(cards_dir, out_dir, locked=locked, progress=bars)
+    finally:
+        if bars:
+            bars.close()
     _print_problems(result.warnings)
+    if quiet:
+        return
     click.echo("Decks:")
     width = max((len(t.deck) for t in result.topics), default=0)
     for topic in result.topics:
