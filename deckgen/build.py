@@ -31,7 +31,7 @@ from .package import (
     write_package,
 )
 from .render import RenderedCard, render_deck
-from .validate import display_path, read_deck
+from .validate import display_path, read_deck, read_topic_file
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def compile_deck(
     reports every problem (a missing image as well as a typo in another file).
     """
     problems = Problems()
-    deck = read_deck(cards_dir, problems)
+    deck = read_deck(cards_dir, problems, cache.topic_reader(read_topic_file) if cache else None)
     rendered = render_deck(deck, problems, cache, _step(progress, "render"))
     problems.raise_if_errors()
     return CompiledDeck(deck, rendered, problems.warnings)

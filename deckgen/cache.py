@@ -21,6 +21,8 @@ it, and deleting `build/.cache` is always safe.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -29,8 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import yaml
+
+from . import __version__, cards, errors, load, schema, validate
+from .cards import Card, Topic
+from .errors import Location, Problems
+from .validate import TopicReader, display_path
+
 CACHE_DIR = ".cache"  # under the build's out dir
-RENDER_DIR = "render"
+TOPICS_DIR = "topics"
 PACKAGES_FILE = "packages.json"
 # Bump when the layout of a cache file changes; older files are then ignored.
 FORMAT = 1
@@ -53,9 +62,8 @@ def shard_path(folder: Path, topic_key: str) -> Path:
     return folder / f"{quote(topic_key, safe='')}.json"
 
 
-def read_shard(path: Path) -> dict[str, CachedField]:
-    """The fields kept in `path`; none if it is missing, damaged or of another format."""
-    document = _read_document(path)
+def fields_from_json(document: dict) -> dict[str, CachedField]:
+    """The rendered fields in a topic's cache file; none if they are not as written."""
     try:
         return {
             key: CachedField(html, tuple((src, name, digest) for src, name, digest in images))
@@ -66,9 +74,8 @@ def read_shard(path: Path) -> dict[str, CachedField]:
         return {}
 
 
-def write_shard(path: Path, entries: dict[str, CachedField]) -> None:
-    fields = {key: [entry.html, [list(image) for image in entry.images]] for key, entry in entries.items()}
-    _write_document(path, {"fields": fields})
+def fields_json(entries: dict[str, CachedField]) -> dict:
+    return {key: [entry.html, [list(image) for image in entry.images]] for key, entry in entries.items()}
 
 
 def _read_document(path: Path) -> dict:
@@ -116,6 +123,76 @@ def sha256_file(path: Path) -> str | None:
         return None
 
 
+def source_key(path: Path, display: str, data: bytes) -> str:
+    """Everything a topic file's validated cards depend on: its bytes, name, and the reader."""
+    parts = [f"deckgen-topic/{FORMAT}", _reader_fingerprint(), str(path), display]
+    return hashlib.sha256("\0".join(parts).encode("utf-8") + b"\0" + data).hexdigest()
+
+
+@functools.cache
+def _reader_fingerprint() -> str:
+    """The code that turns a file into cards: a change to it must not serve old cards."""
+    modules = (load, validate, schema, cards, errors)
+    digest = hashlib.sha256(f"{__version__}/{yaml.__version__}".encode())
+    for module in modules:
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()
+
+
+# The fields the topic cache knows how to keep; a Card or Topic with others is not kept.
+_CARD_FIELDS = ("id", "type", "fields", "field_locations", "tags", "location")
+_TOPIC_FIELDS = ("key", "title", "path", "display", "tags", "cards")
+
+
+def topic_json(topic: Topic) -> dict | None:
+    """A topic as JSON for the cache (None if it holds what the cache cannot keep)."""
+    if tuple(f.name for f in dataclasses.fields(Card)) != _CARD_FIELDS:
+        return None
+    if tuple(f.name for f in dataclasses.fields(Topic)) != _TOPIC_FIELDS:
+        return None
+    cards = []
+    for card in topic.cards:
+        places = [card.location, *card.field_locations.values()]
+        if any(place.path != topic.display for place in places):
+            return None
+        cards.append(
+            [
+                card.id,
+                card.type,
+                list(card.fields.items()),  # pairs: JSON objects are written with sorted keys
+                [[key, place.line, place.column] for key, place in card.field_locations.items()],
+                list(card.tags),
+                [card.location.line, card.location.column],
+            ]
+        )
+    return {"title": topic.title, "tags": list(topic.tags), "cards": cards}
+
+
+def topic_from_json(document: dict, key: str, path: Path, display: str) -> Topic | None:
+    try:
+        cards = tuple(
+            Card(
+                card_id,
+                card_type,
+                {name: _str(text) for name, text in fields},
+                {name: Location(display, int(line), int(column)) for name, line, column in places},
+                tuple(_str(tag) for tag in tags),
+                Location(display, int(line), int(column)),
+            )
+            for card_id, card_type, fields, places, tags, (line, column) in document["cards"]
+        )
+        tags = tuple(_str(tag) for tag in document["tags"])
+        return Topic(key, _str(document["title"]), path, display, tags, cards)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, found {value!r}")
+    return value
+
+
 class BuildCache:
     """The cache of one build: read as the build goes, written only if it succeeds.
 
@@ -126,22 +203,58 @@ class BuildCache:
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
         self.folder = out_dir / CACHE_DIR
-        self._render_writes: dict[Path, dict[str, CachedField]] = {}
-        self._render_keep: set[Path] = set()
+        self._documents: dict[str, dict] = {}  # topic key -> its cache file, while needed
+        self._sources: dict[str, tuple[str, Topic | None]] = {}  # topic key -> (source key, topic)
+        self._fields: dict[str, dict[str, CachedField]] = {}
+        self._changed: set[str] = set()
         self._packages = _read_document(self.folder / PACKAGES_FILE).get("packages", {})
         self._package_writes: dict[str, list[str]] = {}
 
-    # -- rendered fields, one file per topic file --------------------------------------
+    def _document(self, topic_key: str) -> dict:
+        if topic_key not in self._documents:
+            self._documents[topic_key] = _read_document(shard_path(self.folder / TOPICS_DIR, topic_key))
+        return self._documents[topic_key]
+
+    # -- topic files, as validated ------------------------------------------------------
+
+    def topic_reader(self, read: TopicReader) -> TopicReader:
+        """`read`, but taking a topic from the cache while its file has the same bytes."""
+
+        def read_topic(key: str, path: Path, problems: Problems) -> Topic | None:
+            display = display_path(path)
+            try:
+                source = source_key(path, display, path.read_bytes())
+            except OSError:
+                return read(key, path, problems)  # let the reader report it
+            document = self._document(key)
+            if document.get("source") == source and isinstance(document.get("topic"), dict):
+                topic = topic_from_json(document["topic"], key, path, display)
+                if topic is not None:
+                    self._sources[key] = (source, topic)
+                    return topic
+            before = len(problems.items)
+            topic = read(key, path, problems)
+            # A file with problems is read again next time, so that they are reported again.
+            clean = topic is not None and len(problems.items) == before
+            self._sources[key] = (source, topic if clean else None)
+            self._changed.add(key)
+            return topic
+
+        return read_topic
+
+    # -- rendered fields ----------------------------------------------------------------
 
     def read(self, topic_key: str) -> dict[str, CachedField]:
-        return read_shard(shard_path(self.folder / RENDER_DIR, topic_key))
+        """The fields kept for a topic file; they are dropped from memory once read."""
+        document = self._document(topic_key)
+        self._documents.pop(topic_key, None)
+        return fields_from_json(document)
 
     def replace(self, topic_key: str, entries: dict[str, CachedField], changed: bool) -> None:
         """What the topic file's cache file should hold after this build."""
-        path = shard_path(self.folder / RENDER_DIR, topic_key)
-        self._render_keep.add(path)
+        self._fields[topic_key] = entries
         if changed:
-            self._render_writes[path] = entries
+            self._changed.add(topic_key)
 
     # -- packages ----------------------------------------------------------------------
 
@@ -161,14 +274,24 @@ class BuildCache:
         self._package_writes[final.name] = [key, sha256_file(written) or ""]
 
     def commit(self, packages: list[Path]) -> None:
-        """Write what this build rendered and packaged; forget what it no longer has."""
-        for path, entries in self._render_writes.items():
-            write_shard(path, entries)
-        render_folder = self.folder / RENDER_DIR
-        if render_folder.is_dir():
+        """Write what this build read, rendered and packaged; forget what it no longer has."""
+        folder = self.folder / TOPICS_DIR
+        for topic_key in self._changed & self._fields.keys():
+            source, topic = self._sources.get(topic_key, ("", None))
+            document = topic_json(topic) if topic is not None else None
+            _write_document(
+                shard_path(folder, topic_key),
+                {
+                    "source": source if document else "",
+                    "topic": document,
+                    "fields": fields_json(self._fields[topic_key]),
+                },
+            )
+        if folder.is_dir():
             # Forget topic files that are gone (and temporary files of killed builds).
-            for path in render_folder.iterdir():
-                if path not in self._render_keep:
+            keep = {shard_path(folder, topic_key) for topic_key in self._fields}
+            for path in folder.iterdir():
+                if path not in keep:
                     path.unlink(missing_ok=True)
         index = {
             final.name: self._package_writes.get(final.name) or self._packages[final.name]

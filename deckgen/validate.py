@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -17,11 +18,16 @@ from .cards import Card, Deck, DeckConfig, Topic
 from .errors import Location, Problems
 from .load import NULL, STR, Source, read_source
 
+# Reads one topic file: (topic key, path, problems) -> the topic, or None if unusable.
+TopicReader = Callable[[str, Path, Problems], "Topic | None"]
 
-def read_deck(cards_dir: Path, problems: Problems) -> Deck:
+
+def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | None = None) -> Deck:
     """Read the deck config and every topic file under `cards_dir`.
 
-    Problems are appended to `problems`; the Deck holds whatever was valid.
+    Problems are appended to `problems`; the Deck holds whatever was valid. Each topic
+    file is read by `read_topic` (default `read_topic_file`); a build passes one that
+    reuses what it read from a file before, while the file is unchanged (cache.py).
     """
     config_path = cards_dir / schema.CONFIG_FILE
     if not cards_dir.is_dir():
@@ -51,7 +57,7 @@ def read_deck(cards_dir: Path, problems: Problems) -> Deck:
     ordered += sorted(key for key in topic_files if key not in config.topic_order)
     topics = []
     for key in ordered:
-        topic = _read_topic(key, topic_files[key], problems)
+        topic = (read_topic or read_topic_file)(key, topic_files[key], problems)
         if topic is not None:
             topics.append(topic)
     deck = Deck(config, tuple(topics), cards_dir)
@@ -123,7 +129,7 @@ def _read_config(path: Path, problems: Problems) -> DeckConfig:
 # -- topic files ---------------------------------------------------------------------
 
 
-def _read_topic(key: str, path: Path, problems: Problems) -> Topic | None:
+def read_topic_file(key: str, path: Path, problems: Problems) -> Topic | None:
     display = display_path(path)
     source = read_source(path, display, problems)
     if source is None:

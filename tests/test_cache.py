@@ -11,7 +11,10 @@ from deckgen import build as build_module
 from deckgen import cache as cache_module
 from deckgen import render as render_module
 from deckgen.build import build
+from deckgen.cache import BuildCache
 from deckgen.cli import main
+from deckgen.errors import Problems
+from deckgen.validate import read_deck
 
 NOW = 1_800_000_000
 IMAGE_CARD = "sidecar-bind-mount.svg"
@@ -23,21 +26,38 @@ def published(out: Path) -> dict[str, bytes]:
 
 
 def shards(out: Path) -> list[Path]:
-    return sorted((out / ".cache" / "render").glob("*.json"))
+    return sorted((out / ".cache" / "topics").glob("*.json"))
+
+
+def record_calls(monkeypatch, owner, name: str) -> list:
+    """Replace owner.name with a wrapper that records the first argument of each call."""
+    calls = []
+    real = getattr(owner, name)
+
+    def recording(*args):
+        calls.append(args[1] if name == "render_field" else args[0])
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
 
 
 @pytest.fixture
 def count_renders(monkeypatch):
-    """How many fields the build renders, rather than takes from the cache."""
-    calls = []
-    real = render_module.Renderer.render_field
+    """The texts of the fields the build renders, rather than takes from the cache."""
+    return record_calls(monkeypatch, render_module.Renderer, "render_field")
 
-    def counting(self, text, base):
-        calls.append(text)
-        return real(self, text, base)
 
-    monkeypatch.setattr(render_module.Renderer, "render_field", counting)
-    return calls
+@pytest.fixture
+def count_writes(monkeypatch):
+    """The packages the build writes, rather than keeps as they are."""
+    return record_calls(monkeypatch, build_module, "write_package")
+
+
+@pytest.fixture
+def count_reads(monkeypatch):
+    """The topic files the build reads and validates, rather than takes from the cache."""
+    return record_calls(monkeypatch, build_module, "read_topic_file")
 
 
 @pytest.fixture
@@ -152,15 +172,6 @@ def test_key_holds_the_renderer_the_folder_and_the_text(tmp_path):
     assert key not in others and len(others) == 4
 
 
-def test_other_renderer_fingerprint_renders_again(real_cards, tmp_path, monkeypatch, count_renders):
-    out = tmp_path / "out"
-    build(real_cards, out, now=NOW)
-    monkeypatch.setattr(render_module, "renderer_fingerprint", lambda: "a newer renderer")
-    count_renders.clear()
-    build(real_cards, out, now=NOW)
-    assert count_renders
-
-
 def test_cache_is_under_the_out_dir_and_never_published(real_cards, tmp_path):
     out = tmp_path / "elsewhere"
     result = CliRunner().invoke(main, ["build", "--cards", str(real_cards), "--out", str(out)])
@@ -192,20 +203,6 @@ def test_rendering_on_every_core_gives_the_same_bytes(real_cards, tmp_path, unca
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     assert published(out) == uncached
-
-
-@pytest.fixture
-def count_writes(monkeypatch):
-    """The packages the build writes, rather than keeps as they are."""
-    written = []
-    real = build_module.write_package
-
-    def counting(path, decks, media):
-        written.append(path)
-        real(path, decks, media)
-
-    monkeypatch.setattr(build_module, "write_package", counting)
-    return written
 
 
 def test_unchanged_packages_are_kept_and_changed_ones_written(real_cards, tmp_path, uncached, count_writes):
@@ -241,3 +238,74 @@ def test_package_changed_on_disk_is_written_again(real_cards, tmp_path, uncached
     build(real_cards, out, now=NOW)
     assert count_writes
     assert published(out) == uncached
+
+
+def test_unchanged_topic_files_are_not_read_again(real_cards, tmp_path, uncached, count_reads):
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    count_reads.clear()
+    build(real_cards, out, now=NOW)
+    assert count_reads == []
+    assert published(out) == uncached
+
+    topic = real_cards / "ecr.yaml"
+    topic.write_text(topic.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
+    build(real_cards, out, now=NOW)
+    assert count_reads == ["ecr"]
+    assert published(out) == uncached
+
+
+def test_topic_from_the_cache_equals_the_topic_read(real_cards, tmp_path):
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    problems = Problems()
+    cached = read_deck(real_cards, problems, BuildCache(out).topic_reader(read_topic_bomb))
+    assert cached == read_deck(real_cards, Problems())
+    assert problems.items == []
+
+
+def read_topic_bomb(key, path, problems):
+    raise AssertionError(f"{key} was read although its file did not change")
+
+
+def test_topic_with_a_problem_is_read_and_reported_every_time(real_cards, tmp_path, count_reads):
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    topic = real_cards / "ecr.yaml"
+    topic.write_text(
+        topic.read_text(encoding="utf-8").replace("    front: ", "    frnt: ", 1), encoding="utf-8"
+    )
+    count_reads.clear()
+    outputs = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["build", "--cards", str(real_cards), "--out", str(out)])
+        assert result.exit_code == 1
+        outputs.append(result.output)
+    assert outputs[0] == outputs[1] and "unknown key 'frnt'" in outputs[0]
+    assert count_reads.count("ecr") == 2
+
+
+@pytest.mark.parametrize(
+    ("owner", "fingerprint", "counter"),
+    [
+        (render_module, "renderer_fingerprint", "count_renders"),
+        (cache_module, "_reader_fingerprint", "count_reads"),
+    ],
+    ids=["renderer", "reader"],
+)
+def test_changed_code_does_everything_again(
+    real_cards, tmp_path, monkeypatch, request, owner, fingerprint, counter
+):
+    """A newer renderer renders every field again; a newer reader reads every file again."""
+    calls = request.getfixturevalue(counter)
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    monkeypatch.setattr(owner, fingerprint, lambda: "newer code")
+    calls.clear()
+    build(real_cards, out, now=NOW)
+    if counter == "count_reads":
+        assert sorted(calls) == sorted(p.stem for p in real_cards.glob("*.yaml") if p.name != "deck.yaml")
+    else:
+        cards = [card for _topic, card in read_deck(real_cards, Problems()).cards]
+        # every field but a type-in card's answer, which stays plain text
+        assert len(calls) == sum(len(card.fields) - (card.type == "type-in") for card in cards)
