@@ -30,7 +30,7 @@ from .package import (
     temporary_path,
     write_package,
 )
-from .render import RenderedCard, render_deck
+from .render import RenderedCard, render_deck, renderer_fingerprint
 from .validate import display_path, read_deck, read_topic_file
 
 
@@ -323,7 +323,7 @@ def build(
     Fields rendered before are taken from `out_dir/.cache` (cache.py), which the build
     updates only when it succeeds.
     """
-    cache = BuildCache(out_dir)
+    cache = BuildCache(out_dir, renderer_fingerprint())
     prepared = _prepare(cards_dir, locked=locked, now=now, cache=cache, progress=progress)
     compiled, plan, lock_path = prepared.compiled, prepared.plan, prepared.lock_path
     old_lock_text, new_lock_text = prepared.old_lock_text, prepared.new_lock_text

@@ -66,12 +66,17 @@ def fields_from_json(document: dict) -> dict[str, CachedField]:
     """The rendered fields in a topic's cache file; none if they are not as written."""
     try:
         return {
-            key: CachedField(html, tuple((src, name, digest) for src, name, digest in images))
+            key: CachedField(_str(html), _images(images))
             for key, (html, images) in document["fields"].items()
-            if isinstance(html, str) and all(isinstance(part, str) for image in images for part in image)
         }
     except (ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+def _images(images: list) -> tuple[tuple[str, str, str], ...]:
+    if not images:  # most fields show none
+        return ()
+    return tuple((_str(src), _str(name), _str(digest)) for src, name, digest in images)
 
 
 def fields_json(entries: dict[str, CachedField]) -> dict:
@@ -123,9 +128,19 @@ def sha256_file(path: Path) -> str | None:
         return None
 
 
-def source_key(path: Path, display: str, data: bytes) -> str:
-    """Everything a topic file's validated cards depend on: its bytes, name, and the reader."""
-    parts = [f"deckgen-topic/{FORMAT}", _reader_fingerprint(), str(path), display]
+def source_key(render_fingerprint: str, path: Path, display: str, data: bytes) -> str:
+    """Everything a topic file's cards and their field keys depend on.
+
+    The file's bytes, where it is and how it is shown, the reader's code, and the
+    renderer (the field keys kept with the topic hold its fingerprint and folder).
+    """
+    parts = [
+        f"deckgen-topic/{FORMAT}",
+        _reader_fingerprint(),
+        render_fingerprint,
+        str(path.resolve()),
+        display,
+    ]
     return hashlib.sha256("\0".join(parts).encode("utf-8") + b"\0" + data).hexdigest()
 
 
@@ -200,13 +215,15 @@ class BuildCache:
     cache is held here until `commit`.
     """
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, render_fingerprint: str):
         self.out_dir = out_dir
         self.folder = out_dir / CACHE_DIR
+        self.render_fingerprint = render_fingerprint
         self._documents: dict[str, dict] = {}  # topic key -> its cache file, while needed
         self._sources: dict[str, tuple[str, Topic | None]] = {}  # topic key -> (source key, topic)
-        self._fields: dict[str, dict[str, CachedField]] = {}
-        self._changed: set[str] = set()
+        self._reused: set[str] = set()  # topics taken from the cache
+        self._writes: dict[str, tuple[list[str], dict[str, CachedField]]] = {}
+        self._kept: set[str] = set()  # topics whose cache file stays as it is
         self._packages = _read_document(self.folder / PACKAGES_FILE).get("packages", {})
         self._package_writes: dict[str, list[str]] = {}
 
@@ -223,38 +240,49 @@ class BuildCache:
         def read_topic(key: str, path: Path, problems: Problems) -> Topic | None:
             display = display_path(path)
             try:
-                source = source_key(path, display, path.read_bytes())
+                source = source_key(self.render_fingerprint, path, display, path.read_bytes())
             except OSError:
                 return read(key, path, problems)  # let the reader report it
             document = self._document(key)
             if document.get("source") == source and isinstance(document.get("topic"), dict):
-                topic = topic_from_json(document["topic"], key, path, display)
+                topic = topic_from_json(document.pop("topic"), key, path, display)
                 if topic is not None:
                     self._sources[key] = (source, topic)
+                    self._reused.add(key)
                     return topic
             before = len(problems.items)
             topic = read(key, path, problems)
             # A file with problems is read again next time, so that they are reported again.
             clean = topic is not None and len(problems.items) == before
             self._sources[key] = (source, topic if clean else None)
-            self._changed.add(key)
             return topic
 
         return read_topic
 
     # -- rendered fields ----------------------------------------------------------------
 
-    def read(self, topic_key: str) -> dict[str, CachedField]:
-        """The fields kept for a topic file; they are dropped from memory once read."""
-        document = self._document(topic_key)
-        self._documents.pop(topic_key, None)
-        return fields_from_json(document)
+    def read(self, topic_key: str) -> tuple[list[str] | None, dict[str, CachedField]]:
+        """The field keys of a topic taken from the cache (else None), and its kept fields.
 
-    def replace(self, topic_key: str, entries: dict[str, CachedField], changed: bool) -> None:
-        """What the topic file's cache file should hold after this build."""
-        self._fields[topic_key] = entries
-        if changed:
-            self._changed.add(topic_key)
+        The keys are those of the topic's Markdown fields in order, as `field_key` made
+        them: they hold while the file is unchanged, which is when its topic is reused.
+        """
+        document = self._document(topic_key)
+        self._documents.pop(topic_key, None)  # the fields are in memory once: here
+        keys = document.get("keys") if topic_key in self._reused else None
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            keys = None
+        return keys, fields_from_json(document)
+
+    def reused(self, topic_key: str) -> bool:
+        return topic_key in self._reused
+
+    def replace(self, topic_key: str, keys: list[str], entries: dict[str, CachedField] | None) -> None:
+        """What a topic's cache file should hold after this build (None: what it holds)."""
+        if entries is None:
+            self._kept.add(topic_key)
+        else:
+            self._writes[topic_key] = (keys, entries)
 
     # -- packages ----------------------------------------------------------------------
 
@@ -276,7 +304,7 @@ class BuildCache:
     def commit(self, packages: list[Path]) -> None:
         """Write what this build read, rendered and packaged; forget what it no longer has."""
         folder = self.folder / TOPICS_DIR
-        for topic_key in self._changed & self._fields.keys():
+        for topic_key, (keys, entries) in self._writes.items():
             source, topic = self._sources.get(topic_key, ("", None))
             document = topic_json(topic) if topic is not None else None
             _write_document(
@@ -284,12 +312,13 @@ class BuildCache:
                 {
                     "source": source if document else "",
                     "topic": document,
-                    "fields": fields_json(self._fields[topic_key]),
+                    "keys": keys,
+                    "fields": fields_json(entries),
                 },
             )
         if folder.is_dir():
             # Forget topic files that are gone (and temporary files of killed builds).
-            keep = {shard_path(folder, topic_key) for topic_key in self._fields}
+            keep = {shard_path(folder, topic_key) for topic_key in self._writes.keys() | self._kept}
             for path in folder.iterdir():
                 if path not in keep:
                     path.unlink(missing_ok=True)

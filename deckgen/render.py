@@ -237,27 +237,20 @@ def render_deck(
     rendered on every core.
     """
     renderer = Renderer(deck.cards_dir)
-    fingerprint = renderer_fingerprint()
-    bases = {topic.key: topic.path.parent.resolve() for topic in deck.topics}
-    # Every Markdown field of every card: (topic, card, field name, cache key)
-    wanted = [
-        (
-            topic,
-            card,
-            key,
-            field_key(fingerprint, renderer.cards_dir, bases[topic.key], text) if cache else "",
-        )
-        for topic, card in deck.cards
-        for key, text in card.fields.items()
-        if not _is_plain(card, key)
-    ]
+    # Every Markdown field of every card, in order: (topic, card, field name), and
+    # each topic with where its fields start and end in that list.
+    wanted: list[tuple[Topic, Card, str]] = []
+    spans: list[tuple[Topic, int, int]] = []
+    for topic in deck.topics:
+        start = len(wanted)
+        wanted += [
+            (topic, card, key) for card in topic.cards for key in card.fields if not _is_plain(card, key)
+        ]
+        spans.append((topic, start, len(wanted)))
     found: list[RenderedField | None] = [None] * len(wanted)
+    keys = [""] * len(wanted)
     if cache is not None:
-        shards = {topic.key: cache.read(topic.key) for topic in deck.topics}
-        for index, (topic, _card, _key, cache_key) in enumerate(wanted):
-            entry = shards[topic.key].get(cache_key)
-            if entry is not None:
-                found[index] = _from_cache(renderer, entry, topic.path.parent)
+        _look_up(cache, renderer, spans, wanted, keys, found)
 
     missing = [index for index, result in enumerate(found) if result is None]
     requests = [(wanted[i][0].path.parent, wanted[i][1].fields[wanted[i][2]]) for i in missing]
@@ -265,7 +258,7 @@ def render_deck(
         found[index] = result
 
     if cache is not None:
-        _update_cache(cache, renderer, deck, shards, wanted, found, set(missing))
+        _update_cache(cache, renderer, spans, keys, found, set(missing))
     results = iter(found)
     cards = []
     for topic, card in deck.cards:
@@ -289,6 +282,8 @@ def renderer_fingerprint() -> str:
 
 def _from_cache(renderer: Renderer, entry: CachedField, base: Path) -> RenderedField | None:
     """The cached field, if every image it shows is still the file with the same bytes."""
+    if not entry.images:
+        return RenderedField(entry.html, (), ())
     media = []
     for src, name, digest in entry.images:
         path, _error = renderer.image_file(src, base)
@@ -301,31 +296,54 @@ def _from_cache(renderer: Renderer, entry: CachedField, base: Path) -> RenderedF
     return RenderedField(entry.html, tuple(media), (), tuple(src for src, _name, _digest in entry.images))
 
 
+def _look_up(
+    cache: BuildCache,
+    renderer: Renderer,
+    spans: list[tuple[Topic, int, int]],
+    wanted: list[tuple[Topic, Card, str]],
+    keys: list[str],
+    found: list[RenderedField | None],
+) -> None:
+    """Fill in each field's cache key, and the fields the cache holds."""
+    for topic, start, end in spans:
+        kept_keys, fields = cache.read(topic.key)
+        if kept_keys is None or len(kept_keys) != end - start:
+            base = topic.path.parent.resolve()
+            kept_keys = [
+                field_key(cache.render_fingerprint, renderer.cards_dir, base, card.fields[key])
+                for _topic, card, key in wanted[start:end]
+            ]
+        keys[start:end] = kept_keys
+        folder = topic.path.parent
+        for index in range(start, end):
+            entry = fields.get(keys[index])
+            if entry is not None:
+                found[index] = _from_cache(renderer, entry, folder)
+
+
 def _update_cache(
     cache: BuildCache,
     renderer: Renderer,
-    deck: Deck,
-    shards: dict[str, dict[str, CachedField]],
-    wanted: list[tuple[Topic, Card, str, str]],
+    spans: list[tuple[Topic, int, int]],
+    keys: list[str],
     found: list[RenderedField | None],
     rendered: set[int],
 ) -> None:
     """Hand the cache what each topic's file should now hold: the fields this build used."""
-    entries: dict[str, dict[str, CachedField]] = {topic.key: {} for topic in deck.topics}
-    changed = {topic.key: False for topic in deck.topics}
-    for index, ((topic, _card, _key, cache_key), result) in enumerate(zip(wanted, found, strict=True)):
-        if result is None or result.errors:
-            continue  # a field with a problem is rendered again, to report it again
-        if index in rendered:
-            changed[topic.key] = True
-        images = tuple(
-            (src, media.name, renderer.digest(media.source))
-            for src, media in zip(result.images, result.media, strict=True)
-        )
-        entries[topic.key][cache_key] = CachedField(result.html, images)
-    for topic in deck.topics:
-        same = entries[topic.key].keys() == shards[topic.key].keys()
-        cache.replace(topic.key, entries[topic.key], changed=changed[topic.key] or not same)
+    for topic, start, end in spans:
+        if cache.reused(topic.key) and not rendered.intersection(range(start, end)):
+            cache.replace(topic.key, keys[start:end], None)  # all as kept
+            continue
+        entries = {}
+        for cache_key, result in zip(keys[start:end], found[start:end], strict=True):
+            if result is None or result.errors:
+                continue  # a field with a problem is rendered again, to report it again
+            images = tuple(
+                (src, media.name, renderer.digest(media.source))
+                for src, media in zip(result.images, result.media, strict=True)
+            )
+            entries[cache_key] = CachedField(result.html, images)
+        cache.replace(topic.key, keys[start:end], entries)
 
 
 def _render_all(

@@ -14,6 +14,7 @@ from deckgen.build import build
 from deckgen.cache import BuildCache
 from deckgen.cli import main
 from deckgen.errors import Problems
+from deckgen.render import renderer_fingerprint
 from deckgen.validate import read_deck
 
 NOW = 1_800_000_000
@@ -259,7 +260,9 @@ def test_topic_from_the_cache_equals_the_topic_read(real_cards, tmp_path):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     problems = Problems()
-    cached = read_deck(real_cards, problems, BuildCache(out).topic_reader(read_topic_bomb))
+    cached = read_deck(
+        real_cards, problems, BuildCache(out, renderer_fingerprint()).topic_reader(read_topic_bomb)
+    )
     assert cached == read_deck(real_cards, Problems())
     assert problems.items == []
 
@@ -288,7 +291,7 @@ def test_topic_with_a_problem_is_read_and_reported_every_time(real_cards, tmp_pa
 @pytest.mark.parametrize(
     ("owner", "fingerprint", "counter"),
     [
-        (render_module, "renderer_fingerprint", "count_renders"),
+        (build_module, "renderer_fingerprint", "count_renders"),
         (cache_module, "_reader_fingerprint", "count_reads"),
     ],
     ids=["renderer", "reader"],
