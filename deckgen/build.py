@@ -9,11 +9,13 @@ build, preview, diff tests); `build` adds the last three. Nothing here prints.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import identity, report
+from . import identity, package, report
 from .cache import BuildCache
 from .cards import Deck
 from .errors import DeckError, Location, Problem, Problems
@@ -363,18 +365,21 @@ def build(
     moves: list[tuple[Path, Path]] = []
     kept: dict[Path, Path] = {}  # packages that are already what this build would write
     try:
-        for done, (final, decks, media, _topic) in enumerate(jobs):
+        pending: list[tuple[Path, list[PackageDeck], list[tuple[Path, str]]]] = []
+        keys: list[str] = []
+        for final, decks, media, _topic in jobs:
             remove_leftovers(final)
             key = package_key(decks, media)
             if cache.unchanged_package(final, key):
                 kept[final] = final
-            else:
-                temporary = temporary_path(final)
-                moves.append((temporary, final))
-                write_package(temporary, decks, media)
-                cache.wrote_package(final, key, temporary)
-            if progress:
-                progress("package", done + 1, len(jobs))
+                continue
+            temporary = temporary_path(final)
+            moves.append((temporary, final))
+            pending.append((temporary, decks, media))
+            keys.append(key)
+        _write_packages(pending, len(kept), len(jobs), progress)
+        for (temporary, final), key in zip(moves, keys, strict=True):
+            cache.wrote_package(final, key, temporary)
         for name, text in _reports(compiled, packages, topics, dict(moves) | kept).items():
             final = out_dir / name
             temporary = temporary_path(final)
@@ -393,6 +398,50 @@ def build(
     return BuildResult(
         packages, topics, plan.stamping, lock_path, new_lock_text != old_lock_text, compiled.warnings
     )
+
+
+# Below this many notes in the packages after the first, a second process costs more
+# than it saves (a one-card rebuild writes the whole deck and one topic).
+PARALLEL_NOTES = 5000
+
+
+def _write_packages(
+    pending: list[tuple[Path, list[PackageDeck], list[tuple[Path, str]]]],
+    done: int,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """Write each (temporary, decks, media): the first (the whole deck) here, the others
+    meanwhile on the other cores when there are many."""
+    rest = pending[1:]
+    workers = min(len(os.sched_getaffinity(0)) - 1, len(rest))
+    if (
+        workers < 1
+        or sum(len(deck.notes) for _path, decks, _media in rest for deck in decks) < PARALLEL_NOTES
+    ):
+        for temporary, decks, media in pending:
+            write_package(temporary, decks, media)
+            done += 1
+            if progress:
+                progress("package", done, total)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        # package.write_package itself: the name here may be wrapped (tests), and a
+        # wrapper cannot be sent to another process.
+        futures = [pool.submit(package.write_package, *job) for job in rest]
+        try:
+            write_package(*pending[0])
+            done += 1
+            for future in [None, *as_completed(futures)]:
+                if future is not None:
+                    future.result()
+                    done += 1
+                if progress:
+                    progress("package", done, total)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _reports(

@@ -197,7 +197,10 @@ def test_removed_topic_leaves_the_cache(real_cards, tmp_path):
     assert {p.name for p in shards(out)} == before - {"ecr.json"}
 
 
-def test_rendering_on_every_core_gives_the_same_bytes(real_cards, tmp_path, uncached, monkeypatch):
+def test_rendering_and_packaging_on_every_core_give_the_same_bytes(
+    real_cards, tmp_path, uncached, monkeypatch
+):
+    monkeypatch.setattr(build_module, "PARALLEL_NOTES", 1)
     monkeypatch.setattr(render_module, "PARALLEL_FIELDS", 10)
     monkeypatch.setattr(render_module, "_CHUNK_FIELDS", 7)
     monkeypatch.setattr(render_module.os, "sched_getaffinity", lambda pid: {0, 1})
