@@ -2,8 +2,11 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import markdown
 import pytest
 from click.testing import CliRunner
 
@@ -315,3 +318,35 @@ def test_changed_code_does_everything_again(
         cards = [card for _topic, card in read_deck(real_cards, Problems()).cards]
         # every field but a type-in card's answer, which stays plain text
         assert len(calls) == sum(len(card.fields) - (card.type == "type-in") for card in cards)
+
+
+CODE_FIELDS = [
+    "```python\ndef f(x):\n    return x * 2\n```",
+    '```python hl_lines="2"\nimport os\nprint(os.sep)\n```',
+    '```json\n{"a": [1, 2]}\n```\n\nand `inline` code, then\n\n```bash\naws ecs list-tasks\n```',
+    "```\nno language at all\n```",
+    "```nosuchlanguage\nx = 1\n```",
+]
+
+
+@pytest.mark.parametrize("text", CODE_FIELDS)
+def test_shared_code_formatter_renders_what_codehilite_renders_alone(text, tmp_path):
+    """render.py reuses one Pygments formatter (a speed-up): the HTML must not change."""
+    plain = markdown.Markdown(
+        extensions=list(render_module._EXTENSIONS),
+        extension_configs={"codehilite": {"css_class": "highlight", "guess_lang": False}},
+        output_format="html",
+    )
+    ours = render_module.Renderer(tmp_path)
+    for _ in range(2):  # the second time with the formatter made the first time
+        assert ours.render_field(text, tmp_path).html == plain.convert(text)
+        plain.reset()
+
+
+def test_renderer_fingerprint_is_the_same_in_every_process():
+    script = "from deckgen.render import renderer_fingerprint; print(renderer_fingerprint())"
+    runs = {
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout
+        for _ in range(2)
+    }
+    assert runs == {render_module.renderer_fingerprint() + "\n"}
