@@ -8,10 +8,11 @@ For each size: generate the cards (`generate.py`), then run, each as a child pro
 
 and print the times, their ratios to the baseline and two peaks of memory: the
 largest single process (ru_maxrss from wait4, which covers the worker processes too)
-and the whole process tree (the sum of its processes' resident sizes, sampled from
-/proc/PID/statm every 100 ms: an upper bound, as pages that forked workers share with
-their parent count in each). With --repeat N each is run N times and the fastest run
-counts (noise on a shared machine only ever adds time).
+and the whole process tree (the sum of its processes' proportional set sizes, which
+count a page that forked workers share with their parent once; sampled from
+/proc/PID/smaps_rollup every 250 ms, as reading it more often slows the build it
+measures). With --repeat N each is run N times and the fastest run counts (noise on a
+shared machine only ever adds time).
 
     python bench/run.py                    # 1k, 10k, 20k and 100k cards
     python bench/run.py --sizes 20000 --repeat 3
@@ -63,15 +64,11 @@ def measure(command: list[str]) -> Run:
 
 
 def _sample_tree(process: subprocess.Popen, peak_kb: list[int]) -> None:
-    """Keep peak_kb[0] at the largest summed resident size of `process` and its descendants.
-
-    statm, not smaps: reading smaps walks the page tables and slows the build it measures.
-    """
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    """Keep peak_kb[0] at the largest summed Pss of `process` and its descendants."""
     while process.returncode is None:
-        total = sum(_resident_pages(pid) for pid in _tree(process.pid)) * page_kb
+        total = sum(_pss_kb(pid) for pid in _tree(process.pid))
         peak_kb[0] = max(peak_kb[0], total)
-        time.sleep(0.1)
+        time.sleep(0.25)
 
 
 def _tree(root: int) -> list[int]:
@@ -91,11 +88,14 @@ def _tree(root: int) -> list[int]:
     return sorted(tree)
 
 
-def _resident_pages(pid: int) -> int:
+def _pss_kb(pid: int) -> int:
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def fastest(runs: list[Run]) -> Run:
