@@ -413,17 +413,20 @@ def _write_packages(
 ) -> None:
     """Write each (temporary, decks, media): the first (the whole deck) here, the others
     meanwhile on the other cores when there are many."""
+
+    def wrote_one() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress("package", done, total)
+
     rest = pending[1:]
     workers = min(len(os.sched_getaffinity(0)) - 1, len(rest))
-    if (
-        workers < 1
-        or sum(len(deck.notes) for _path, decks, _media in rest for deck in decks) < PARALLEL_NOTES
-    ):
+    notes = sum(len(deck.notes) for _path, decks, _media in rest for deck in decks)
+    if workers < 1 or notes < PARALLEL_NOTES:
         for temporary, decks, media in pending:
             write_package(temporary, decks, media)
-            done += 1
-            if progress:
-                progress("package", done, total)
+            wrote_one()
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # package.write_package itself: the name here may be wrapped (tests), and a
@@ -431,13 +434,10 @@ def _write_packages(
         futures = [pool.submit(package.write_package, *job) for job in rest]
         try:
             write_package(*pending[0])
-            done += 1
-            for future in [None, *as_completed(futures)]:
-                if future is not None:
-                    future.result()
-                    done += 1
-                if progress:
-                    progress("package", done, total)
+            wrote_one()
+            for future in as_completed(futures):
+                future.result()
+                wrote_one()
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -119,7 +119,9 @@ def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, 
     newest = max([n.mod for d in decks for n in d.notes] + [d.mod for d in decks] + [0])
     id_gen = itertools.count(newest * 1000)
 
-    handle, db_path = tempfile.mkstemp(suffix=".anki2", dir=path.parent)
+    # Named after `path`, hidden, and ending in .tmp: a killed build's leftover is cleared
+    # with the package's own (build.py's remove_leftovers).
+    handle, db_path = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".anki2.tmp", dir=path.parent)
     os.close(handle)
     try:
         connection = sqlite3.connect(db_path)
