@@ -9,9 +9,11 @@ build, preview, diff tests); `build` adds the last three. Nothing here prints.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,22 @@ class CompiledDeck:
 Progress = Callable[[str, int, int], None]
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A build makes millions of objects and almost no cycles: look for garbage less often.
+
+    With Python's default thresholds, collections were a fifth of a one-card rebuild at
+    20,000 cards (2.6 s -> 2.1 s without). The old thresholds come back afterwards.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+@_fewer_collections()
 def compile_deck(
     cards_dir: Path, cache: BuildCache | None = None, progress: Progress | None = None
 ) -> CompiledDeck:
@@ -310,6 +328,7 @@ def check(cards_dir: Path, *, locked: bool = False) -> tuple[CompiledDeck, ident
     return prepared.compiled, prepared.plan.stamping
 
 
+@_fewer_collections()
 def build(
     cards_dir: Path,
     out_dir: Path,

@@ -3,11 +3,15 @@
 No timings here: benchmarks are run by hand (bench/run.py), not asserted in tests.
 """
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from deckgen.build import build
+from deckgen.errors import DeckError
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -41,3 +45,15 @@ def test_baseline_writes_a_package(tmp_path):
         [sys.executable, str(BENCH / "baseline.py"), str(tmp_path / "cards"), str(out)], check=True
     )
     assert out.stat().st_size > 0
+
+
+def test_build_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """build() collects garbage less often while it runs (a speed lever), then restores."""
+    generate(tmp_path / "cards", 50)
+    before = gc.get_threshold()
+    build(tmp_path / "cards", tmp_path / "out", now=1_800_000_000)
+    assert gc.get_threshold() == before
+    (tmp_path / "cards" / "topic-0000.yaml").write_text("deck: [", encoding="utf-8")
+    with pytest.raises(DeckError):
+        build(tmp_path / "cards", tmp_path / "out", now=1_800_000_000)
+    assert gc.get_threshold() == before
