@@ -386,9 +386,10 @@ def build(
     try:
         pending: list[tuple[Path, list[PackageDeck], list[tuple[Path, str]]]] = []
         keys: list[str] = []
+        deck_digests: dict[int, bytes] = {}
         for final, decks, media, _topic in jobs:
             remove_leftovers(final)
-            key = package_key(decks, media)
+            key = package_key(decks, media, deck_digests)
             if cache.unchanged_package(final, key):
                 kept[final] = final
                 continue

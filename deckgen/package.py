@@ -86,24 +86,38 @@ class PackageDeck:
     notes: tuple[PackageNote, ...]
 
 
-def package_key(decks: list[PackageDeck], media: list[tuple[Path, str]]) -> str:
+def package_key(
+    decks: list[PackageDeck], media: list[tuple[Path, str]], deck_digests: dict[int, bytes] | None = None
+) -> str:
     """A hash of everything `write_package` puts in a package: same key, same bytes.
 
     The build keeps a package it wrote before when the key is the same (cache.py). The
     writer's own fingerprint (this module, genanki, SQLite, zlib, Python) is part of it.
+    `deck_digests` keeps each deck's hash for the next package with the same deck (the
+    whole deck and a topic's package share theirs).
     """
     digest = hashlib.sha256(_writer_fingerprint().encode())
-    note_types = {}
     for deck in decks:
-        digest.update(repr((deck.id, deck.name, deck.description, deck.mod)).encode())
-        for note in deck.notes:
-            note_types[note.note_type.id] = note.note_type
-            fields = (note.guid, note.note_type.id, tuple(note.fields), note.tags, note.mod, note.due)
-            digest.update(repr(fields).encode())
-    digest.update(repr(sorted(note_types.items())).encode())
+        if deck_digests is None:
+            digest.update(_deck_digest(deck))
+        else:
+            if id(deck) not in deck_digests:
+                deck_digests[id(deck)] = _deck_digest(deck)
+            digest.update(deck_digests[id(deck)])
     for source, name in sorted(set(media), key=lambda item: item[1]):
         digest.update(repr((name, hashlib.sha256(source.read_bytes()).hexdigest())).encode())
     return digest.hexdigest()
+
+
+def _deck_digest(deck: PackageDeck) -> bytes:
+    digest = hashlib.sha256(repr((deck.id, deck.name, deck.description, deck.mod)).encode())
+    note_types = {}
+    for note in deck.notes:
+        note_types[note.note_type.id] = note.note_type
+        fields = (note.guid, note.note_type.id, tuple(note.fields), note.tags, note.mod, note.due)
+        digest.update(repr(fields).encode())
+    digest.update(repr(sorted(note_types.items())).encode())
+    return digest.digest()
 
 
 @functools.cache
