@@ -10,7 +10,6 @@ build, preview, diff tests); `build` adds the last three. Nothing here prints.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from .package import (
     temporary_path,
     write_package,
 )
-from .render import RenderedCard, render_deck, renderer_fingerprint
+from .render import RenderedCard, render_deck, renderer_fingerprint, usable_cores
 from .validate import display_path, read_deck, read_topic_file
 
 
@@ -441,7 +440,7 @@ def _write_packages(
             progress("package", done, total)
 
     rest = pending[1:]
-    workers = min(len(os.sched_getaffinity(0)) - 1, len(rest))
+    workers = min(usable_cores() - 1, len(rest))
     notes = sum(len(deck.notes) for _path, decks, _media in rest for deck in decks)
     if workers < 1 or notes < PARALLEL_NOTES:
         for temporary, decks, media in pending:

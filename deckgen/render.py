@@ -376,7 +376,7 @@ def _render_all(
     renderer: Renderer, requests: list[tuple[Path, str]], progress: Progress | None
 ) -> list[RenderedField]:
     """Render (folder, text) pairs in order: here, or on every core when there are many."""
-    workers = min(len(os.sched_getaffinity(0)), len(requests) // PARALLEL_FIELDS)
+    workers = min(usable_cores(), len(requests) // PARALLEL_FIELDS)
     chunks = [requests[i : i + _CHUNK_FIELDS] for i in range(0, len(requests), _CHUNK_FIELDS)]
     results: list[RenderedField] = []
     if workers > 1:
@@ -391,6 +391,13 @@ def _render_all(
         if progress:
             progress(len(results), len(requests))
     return results
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (all of them where the system cannot say)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @functools.cache

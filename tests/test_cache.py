@@ -206,7 +206,8 @@ def test_rendering_and_packaging_on_every_core_give_the_same_bytes(
     monkeypatch.setattr(build_module, "PARALLEL_NOTES", 1)
     monkeypatch.setattr(render_module, "PARALLEL_FIELDS", 10)
     monkeypatch.setattr(render_module, "_CHUNK_FIELDS", 7)
-    monkeypatch.setattr(render_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(render_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(build_module, "usable_cores", lambda: 2)
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     assert published(out) == uncached
