@@ -1,22 +1,27 @@
-"""Beside steps 3 and 5 of the pipeline (render, package): work kept between builds.
+"""Beside steps 2, 3 and 5 of the pipeline (validate, render, package): work kept
+between builds, in `build/.cache/` (the out dir's `.cache`).
 
-Rendering Markdown is most of a build's work, and a field's HTML depends only on
-what `field_key` hashes (the renderer's fingerprint, the cards folder, the folder of
-the card's file, the field's text) and on the bytes of the images it shows. So a build
-keeps every field it rendered under `build/.cache/render/`, and the next build takes a
-field from there when its key is the same and each image it used still has the same
-sha256 (render.py checks that). Fields are kept in one file per topic file: a build
-reads every file and rewrites only those whose fields changed.
+Topic files: the cards validation made from a file are kept under `source_key` (the
+file's bytes, its path, and the code of the reader and the renderer), and taken
+instead of reading the file again while that key is the same. A file with problems is
+never kept, so its problems are reported on every build.
 
-Packages: `build/.cache/packages.json` records, for each package in the out dir, the
-`package_key` it was written from and the sha256 it was written with. A package whose
-key and bytes are both unchanged is left as it is instead of being written again.
+Rendered fields: rendering Markdown is most of a build's work, and a field's HTML
+depends only on what `field_key` hashes (the renderer's fingerprint, the cards folder,
+the folder of the card's file, the field's text) and on the bytes of the images it
+shows. A field is taken from the cache when its key is the same and each image it
+used still has the same sha256 (render.py checks that). A topic's cards and fields
+share one file, `topics/<topic>.json`; a build rewrites only the files that changed.
+
+Packages: `packages.json` records, for each package in the out dir, the `package_key`
+it was written from and the sha256 it was written with. A package whose key and bytes
+are both unchanged is left as it is instead of being written again.
 
 The cache never changes the output: anything missing, stale, damaged or written by
 another version is ignored and made again. Each cache file is a sha256 line then
 JSON, written under a temporary name and renamed, and the cache is written only when
 the build succeeds. It is never published: no package, SHA256SUMS or manifest lists
-it, and deleting `build/.cache` is always safe.
+it, and deleting it is always safe.
 """
 
 from __future__ import annotations
