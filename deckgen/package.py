@@ -164,8 +164,9 @@ def _write_collection(cursor: sqlite3.Cursor, decks: list[PackageDeck], timestam
 
     genanki builds a Note (tag list, cached properties, checks) for every note in every
     package, which was most of the time spent writing; here each note is one row and its
-    cards are computed as genanki computes them. Rows go in the same order in the same
-    transactions, so the database is the same to the byte (tests/test_package.py).
+    cards are computed as genanki computes them (but for nested cloze deletions, see
+    `_card_ords`). Rows go in the same order in the same transactions, so the database
+    is the same to the byte (tests/test_package.py).
     """
     cursor.executescript(APKG_SCHEMA)
     cursor.executescript(APKG_COL)
@@ -267,7 +268,8 @@ def _write_note(cursor: sqlite3.Cursor, note: PackageNote, model: _NoteType, dec
 
 
 def _card_ords(model: _NoteType, fields: list[str]) -> list[int]:
-    """Which cards a note gets, and in what order: genanki's `Note.cards`, rule for rule."""
+    """Which cards a note gets, and in what order: genanki's `Note.cards`, except that a
+    cloze deletion nested in another gets its card too, as in Anki (schema.cloze_numbers)."""
     if model.model_type == model.CLOZE:
         qfmt = model.templates[0]["qfmt"]
         names = set(_CLOZE_FIELD_RE.findall(qfmt) + _CLOZE_FIELD_OLD_RE.findall(qfmt))
