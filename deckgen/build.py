@@ -154,13 +154,14 @@ def _plan(compiled: CompiledDeck, old_lock: Lock, now: int) -> _Plan:
     namespace = deck.config.namespace
     css = card_css()
 
-    note_hashes = {}
-    for rc in compiled.cards:
-        spec = NOTE_TYPES[rc.card.type]
-        note_hashes[rc.card.id] = (
-            identity.content_hash(spec.key, spec.anki_fields(rc.fields, rc.card.id), rc.tags),
-            rc.topic,
-        )
+    # Each note's fields in its note type's order: hashed for the lock, then packaged.
+    note_fields = {
+        rc.card.id: NOTE_TYPES[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
+    }
+    note_hashes = {
+        rc.card.id: (identity.content_hash(rc.card.type, note_fields[rc.card.id], rc.tags), rc.topic)
+        for rc in compiled.cards
+    }
     used_types = sorted({rc.card.type for rc in compiled.cards})
     type_hashes = {
         key: (
@@ -203,12 +204,11 @@ def _plan(compiled: CompiledDeck, old_lock: Lock, now: int) -> _Plan:
         topic_media: dict[str, Path] = {}
         for rc in cards_by_topic[topic.key]:
             position += 1
-            spec = NOTE_TYPES[rc.card.type]
             notes.append(
                 PackageNote(
                     guid=identity.note_guid(namespace, rc.card.id),
                     note_type=type_args[rc.card.type],
-                    fields=spec.anki_fields(rc.fields, rc.card.id),
+                    fields=note_fields[rc.card.id],
                     tags=rc.tags,
                     mod=lock.notes[rc.card.id].changed,
                     due=position,
