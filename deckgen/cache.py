@@ -1,27 +1,25 @@
-"""Beside steps 2, 3 and 5 of the pipeline (validate, render, package): work kept
-between builds, in `build/.cache/` (the out dir's `.cache`).
+"""Beside steps 2, 3 and 5 of the pipeline: work kept between builds, in `build/.cache/`.
 
-Topic files: the cards validation made from a file are kept under `source_key` (the
-file's bytes, its path, and the code of the reader and the renderer), and taken
-instead of reading the file again while that key is the same. A file with problems is
-never kept, so its problems are reported on every build.
+Each cache wraps a pure step from outside; the steps themselves know nothing of it:
 
-Rendered fields: rendering Markdown is most of a build's work, and a field's HTML
-depends only on what `field_key` hashes (the renderer's fingerprint, the cards folder,
-the folder of the card's file, the field's text) and on the bytes of the images it
-shows. A field is taken from the cache when its key is the same and each image it
-used still has the same sha256 (render.py checks that). A topic's cards and fields
-share one file, `topics/<topic>.json`; a build rewrites only the files that changed.
+- `BuildCache.topic_reader(read)`: the topic files as validated. A file's cards are
+  kept under `source_key` (its bytes, its path, deckgen's code) and taken instead of
+  reading the file again while that key is the same. A file with problems is never
+  kept, so its problems are reported on every build. (`topics/<topic>.json`)
+- `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
+  what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
+  file, the field's text) and on the bytes of the images it shows: a field is taken
+  from the cache when its key is the same and each image still has the same sha256.
+  (`fields/<topic>.json`)
+- `BuildCache.packages`: for each package in the out dir, the key it was written from
+  and the sha256 it was written with; a package whose key and bytes are both
+  unchanged is left as it is. (`packages.json`)
 
-Packages: `packages.json` records, for each package in the out dir, the `package_key`
-it was written from and the sha256 it was written with. A package whose key and bytes
-are both unchanged is left as it is instead of being written again.
-
-The cache never changes the output: anything missing, stale, damaged or written by
-another version is ignored and made again. Each cache file is a sha256 line then
-JSON, written under a temporary name and renamed, and the cache is written only when
-the build succeeds. It is never published: no package, SHA256SUMS or manifest lists
-it, and deleting it is always safe.
+"deckgen's code" is `code_fingerprint`: every source and data file of the installed
+package, so no edit to deckgen ever serves what its previous self made. The cache never
+changes the output: anything missing, stale, damaged or of another format is ignored
+and made again. Each cache file is a sha256 line then JSON. Nothing is written until
+the build succeeds (`commit`). It is never published, and deleting it is always safe.
 """
 
 from __future__ import annotations
@@ -30,24 +28,126 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
-import tempfile
+import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import yaml
-
-from . import __version__, cards, errors, load, schema, validate
-from .cards import Card, Topic
-from .errors import Location, Problems
-from .validate import TopicReader, display_path
+from . import __version__
+from .cards import Topic
+from .errors import Location, Problems, display_path
+from .load import MAX_FILE_BYTES
+from .output import StagedFiles, sha256_file
+from .render import FieldRenderer, FieldRequest, MediaFiles, RenderedField
+from .validate import TopicReader
 
 CACHE_DIR = ".cache"  # under the build's out dir
 TOPICS_DIR = "topics"
+FIELDS_DIR = "fields"
 PACKAGES_FILE = "packages.json"
 # Bump when the layout of a cache file changes; older files are then ignored.
-FORMAT = 1
+FORMAT = 2
+_DATA_SUFFIXES = {".py", ".css", ".js", ".json", ".yaml"}
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """deckgen's own files and the versions of what renders and packages for it."""
+    return package_fingerprint(Path(__file__).parent)
+
+
+def package_fingerprint(root: Path) -> str:
+    """A hash of every source and data file under `root` (a deckgen package), and of
+    the versions of the libraries whose output the cache keeps."""
+    import genanki
+    import markdown
+    import pygments
+    import yaml
+
+    versions = (__version__, yaml.__version__, markdown.__version__, pygments.__version__)
+    digest = hashlib.sha256(repr((versions, genanki.__version__, sys.version)).encode())
+    for path in sorted(root.rglob("*")):
+        if path.suffix in _DATA_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def field_key(cards_dir: Path, base: Path, text: str) -> str:
+    """Everything a field's HTML depends on, apart from the images it shows."""
+    parts = (f"deckgen-field/{FORMAT}", code_fingerprint(), str(cards_dir), str(base), text)
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def source_key(path: Path, display: str, data: bytes) -> str:
+    """Everything a topic file's cards depend on: its bytes, where it is and how it is
+    shown, and deckgen's code."""
+    parts = [f"deckgen-topic/{FORMAT}", code_fingerprint(), str(path.resolve()), display]
+    return hashlib.sha256("\0".join(parts).encode("utf-8") + b"\0" + data).hexdigest()
+
+
+def shard_path(folder: Path, topic_key: str) -> Path:
+    """The cache file of one topic (topic keys may hold '/', file names may not)."""
+    return folder / f"{quote(topic_key, safe='')}.json"
+
+
+# -- topics as JSON: every field of Card and Topic, by its declared type ------------------
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, Location):
+        return [value.path, value.line, value.column]
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        return [[key, _encode(item)] for key, item in value.items()]  # pairs keep the order
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    raise TypeError(f"the topic cache cannot keep a {type(value).__name__}")
+
+
+def _decode(kind: object, value: object) -> object:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Location:
+        path, line, column = value  # type: ignore[misc]
+        return Location(_expect(str, path), _expect(int, line), _expect(int, column))
+    if kind is Path:
+        return Path(_expect(str, value))
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        data = _expect(dict, value)
+        return kind(**{f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(kind)})
+    if origin is tuple:
+        return tuple(_decode(args[0], item) for item in _expect(list, value))
+    if origin is dict:
+        return {_expect(str, key): _decode(args[1], item) for key, item in _expect(list, value)}
+    if kind in (str, int, bool):
+        return _expect(kind, value)
+    raise TypeError(f"the topic cache cannot read a {kind!r}")
+
+
+def _expect(kind, value):
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, found {type(value).__name__}")
+    return value
+
+
+def topic_json(topic: Topic) -> object:
+    return _encode(topic)
+
+
+def topic_from_json(document: object) -> Topic | None:
+    try:
+        return _decode(Topic, document)  # type: ignore[return-value]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# -- rendered fields ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -56,36 +156,39 @@ class CachedField:
     images: tuple[tuple[str, str, str], ...]  # (src as written, media name, sha256 of the file)
 
 
-def field_key(fingerprint: str, cards_dir: Path, base: Path, text: str) -> str:
-    """Everything a field's HTML depends on, apart from the images it shows."""
-    parts = (f"deckgen-field/{FORMAT}", fingerprint, str(cards_dir), str(base), text)
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
-
-
-def shard_path(folder: Path, topic_key: str) -> Path:
-    """The cache file of one topic file (topic keys may hold '/', file names may not)."""
-    return folder / f"{quote(topic_key, safe='')}.json"
-
-
-def fields_from_json(document: dict) -> dict[str, CachedField]:
-    """The rendered fields in a topic's cache file; none if they are not as written."""
+def _fields_from_json(document: dict) -> dict[str, CachedField]:
     try:
         return {
-            key: CachedField(_str(html), _images(images))
+            key: CachedField(_expect(str, html), tuple(tuple(map(str, image)) for image in images))
             for key, (html, images) in document["fields"].items()
         }
     except (ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 
-def _images(images: list) -> tuple[tuple[str, str, str], ...]:
-    if not images:  # most fields show none
-        return ()
-    return tuple((_str(src), _str(name), _str(digest)) for src, name, digest in images)
+def _from_cache(media: MediaFiles, entry: CachedField, base: Path) -> RenderedField | None:
+    """The cached field, if every image it shows is still the file with the same bytes."""
+    found = []
+    for src, name, digest in entry.images:
+        path, _error = media.image_file(src, base)
+        if path is None or media.digest(path) != digest or media.media_file(path).name != name:
+            return None
+        found.append(media.media_file(path))
+    return RenderedField(entry.html, tuple(found), (), tuple(src for src, _name, _digest in entry.images))
 
 
-def fields_json(entries: dict[str, CachedField]) -> dict:
-    return {key: [entry.html, [list(image) for image in entry.images]] for key, entry in entries.items()}
+def _spans(requests: list[FieldRequest]) -> list[tuple[str, int, int]]:
+    """(topic, start, end) of each topic's run of requests, in order."""
+    spans: list[tuple[str, int, int]] = []
+    for index, request in enumerate(requests):
+        if spans and spans[-1][0] == request.topic:
+            spans[-1] = (request.topic, spans[-1][1], index + 1)
+        else:
+            spans.append((request.topic, index, index + 1))
+    return spans
+
+
+# -- cache files ----------------------------------------------------------------------
 
 
 def _read_document(path: Path) -> dict:
@@ -106,138 +209,61 @@ def _read_document(path: Path) -> dict:
     return document
 
 
-def _write_document(path: Path, document: dict) -> None:
-    """Replace `path` atomically: a sha256 line, then the JSON. Failing to write is no error."""
+def _document_text(document: dict) -> str:
     body = json.dumps(
         {"format": FORMAT} | document, ensure_ascii=False, separators=(",", ":"), sort_keys=True
-    ).encode("utf-8")
-    # The cache only saves time: a read-only or full disk must not fail the build.
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n" + body
 
 
-def sha256_file(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
+class PackageIndex:
+    """Which packages in the out dir are already what this build would write."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._entries = _read_document(path).get("packages", {})
+        self._writes: dict[str, list[str]] = {}
+
+    def unchanged(self, final: Path, key: str) -> bool:
+        """True only if the last build wrote `final` from the same key (and the same
+        deckgen) and its bytes are still the bytes that build wrote."""
+        entry = self._entries.get(final.name)
+        if not isinstance(entry, list) or entry[:1] != [_package_key(key)] or len(entry) != 2:
+            return False
+        try:
+            return sha256_file(final) == entry[1]
+        except OSError:
+            return False
+
+    def wrote(self, final: Path, key: str, written: Path) -> None:
+        """`written` (a temporary file) becomes `final` if the build succeeds."""
+        self._writes[final.name] = [_package_key(key), sha256_file(written)]
+
+    def document(self, packages: list[Path]) -> dict | None:
+        """What packages.json should hold after this build (None: as it is)."""
+        index = {
+            final.name: self._writes.get(final.name) or self._entries[final.name]
+            for final in packages
+            if final.name in self._writes or final.name in self._entries
+        }
+        return None if index == self._entries else {"packages": index}
 
 
-def source_key(render_fingerprint: str, path: Path, display: str, data: bytes) -> str:
-    """Everything a topic file's cards and their field keys depend on.
-
-    The file's bytes, where it is and how it is shown, the reader's code, and the
-    renderer (the field keys kept with the topic hold its fingerprint and folder).
-    """
-    parts = [
-        f"deckgen-topic/{FORMAT}",
-        _reader_fingerprint(),
-        render_fingerprint,
-        str(path.resolve()),
-        display,
-    ]
-    return hashlib.sha256("\0".join(parts).encode("utf-8") + b"\0" + data).hexdigest()
-
-
-@functools.cache
-def _reader_fingerprint() -> str:
-    """The code that turns a file into cards: a change to it must not serve old cards."""
-    modules = (load, validate, schema, cards, errors)
-    digest = hashlib.sha256(f"{__version__}/{yaml.__version__}".encode())
-    for module in modules:
-        digest.update(Path(module.__file__ or "").read_bytes())
-    return digest.hexdigest()
-
-
-# The fields the topic cache knows how to keep; a Card or Topic with others is not kept.
-_CARD_FIELDS = ("id", "type", "fields", "field_locations", "tags", "location")
-_TOPIC_FIELDS = ("key", "title", "path", "display", "tags", "cards")
-
-
-def topic_json(topic: Topic) -> dict | None:
-    """A topic as JSON for the cache (None if it holds what the cache cannot keep)."""
-    if tuple(f.name for f in dataclasses.fields(Card)) != _CARD_FIELDS:
-        return None
-    if tuple(f.name for f in dataclasses.fields(Topic)) != _TOPIC_FIELDS:
-        return None
-    cards = []
-    for card in topic.cards:
-        places = [card.location, *card.field_locations.values()]
-        if any(place.path != topic.display for place in places):
-            return None
-        cards.append(
-            [
-                card.id,
-                card.type,
-                list(card.fields.items()),  # pairs: JSON objects are written with sorted keys
-                [[key, place.line, place.column] for key, place in card.field_locations.items()],
-                list(card.tags),
-                [card.location.line, card.location.column],
-            ]
-        )
-    return {"title": topic.title, "tags": list(topic.tags), "cards": cards}
-
-
-def topic_from_json(document: dict, key: str, path: Path, display: str) -> Topic | None:
-    try:
-        cards = tuple(
-            Card(
-                card_id,
-                card_type,
-                {name: _str(text) for name, text in fields},
-                {name: Location(display, int(line), int(column)) for name, line, column in places},
-                tuple(_str(tag) for tag in tags),
-                Location(display, int(line), int(column)),
-            )
-            for card_id, card_type, fields, places, tags, (line, column) in document["cards"]
-        )
-        tags = tuple(_str(tag) for tag in document["tags"])
-        return Topic(key, _str(document["title"]), path, display, tags, cards)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, found {value!r}")
-    return value
+def _package_key(key: str) -> str:
+    return hashlib.sha256(f"{code_fingerprint()}\0{key}".encode()).hexdigest()
 
 
 class BuildCache:
-    """The cache of one build: read as the build goes, written only if it succeeds.
+    """The cache of one build: read as the build goes, written only if it succeeds."""
 
-    A failed build must leave the out dir as it was, so what a build would add to the
-    cache is held here until `commit`.
-    """
-
-    def __init__(self, out_dir: Path, render_fingerprint: str):
-        self.out_dir = out_dir
+    def __init__(self, out_dir: Path):
         self.folder = out_dir / CACHE_DIR
-        self.render_fingerprint = render_fingerprint
-        self._documents: dict[str, dict] = {}  # topic key -> its cache file, while needed
-        self._sources: dict[str, tuple[str, Topic | None]] = {}  # topic key -> (source key, topic)
-        self._reused: set[str] = set()  # topics taken from the cache
-        self._writes: dict[str, tuple[list[str], dict[str, CachedField]]] = {}
-        self._kept: set[str] = set()  # topics whose cache file stays as it is
-        self._packages = _read_document(self.folder / PACKAGES_FILE).get("packages", {})
-        self._package_writes: dict[str, list[str]] = {}
-
-    def _document(self, topic_key: str) -> dict:
-        if topic_key not in self._documents:
-            self._documents[topic_key] = _read_document(shard_path(self.folder / TOPICS_DIR, topic_key))
-        return self._documents[topic_key]
-
-    # -- topic files, as validated ------------------------------------------------------
+        self.packages = PackageIndex(self.folder / PACKAGES_FILE)
+        self._sources: dict[str, str] = {}  # topic key -> its file's source key, this build
+        self._writes: dict[Path, dict | None] = {}  # cache file -> new content (None: delete)
+        self._kept: set[Path] = set()  # cache files that stay as they are
+        self.topics_read: list[str] = []  # topic files read and validated, not taken from here
+        self.fields_rendered: list[str] = []  # texts of the fields rendered, not taken from here
 
     def topic_reader(self, read: TopicReader) -> TopicReader:
         """`read`, but taking a topic from the cache while its file has the same bytes."""
@@ -245,92 +271,114 @@ class BuildCache:
         def read_topic(key: str, path: Path, problems: Problems) -> Topic | None:
             display = display_path(path)
             try:
-                source = source_key(self.render_fingerprint, path, display, path.read_bytes())
-            except OSError:
-                return read(key, path, problems)  # let the reader report it
-            document = self._document(key)
-            if document.get("source") == source and isinstance(document.get("topic"), dict):
-                topic = topic_from_json(document.pop("topic"), key, path, display)
-                if topic is not None:
-                    self._sources[key] = (source, topic)
-                    self._reused.add(key)
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    raise OSError("too large to keep")
+                data = path.read_bytes()
+            except (OSError, ValueError):
+                return self._read(read, key, path, problems)  # the reader reports it
+            source = self._sources[key] = source_key(path, display, data)
+            shard = shard_path(self.folder / TOPICS_DIR, key)
+            document = _read_document(shard)
+            if document.get("source") == source:
+                topic = topic_from_json(document.get("topic"))
+                if topic is not None and topic.key == key:
+                    self._kept.add(shard)
                     return topic
             before = len(problems.items)
-            topic = read(key, path, problems)
+            topic = self._read(read, key, path, problems)
             # A file with problems is read again next time, so that they are reported again.
             clean = topic is not None and len(problems.items) == before
-            self._sources[key] = (source, topic if clean else None)
+            self._writes[shard] = {"source": source, "topic": topic_json(topic)} if clean else None
             return topic
 
         return read_topic
 
-    # -- rendered fields ----------------------------------------------------------------
+    def _read(self, read: TopicReader, key: str, path: Path, problems: Problems) -> Topic | None:
+        self.topics_read.append(key)
+        return read(key, path, problems)
 
-    def read(self, topic_key: str) -> tuple[list[str] | None, dict[str, CachedField]]:
-        """The field keys of a topic taken from the cache (else None), and its kept fields.
+    def field_renderer(self, render: FieldRenderer, media: MediaFiles) -> FieldRenderer:
+        """`render`, but taking each field from the cache when it holds it."""
 
-        The keys are those of the topic's Markdown fields in order, as `field_key` made
-        them: they hold while the file is unchanged, which is when its topic is reused.
-        """
-        document = self._document(topic_key)
-        self._documents.pop(topic_key, None)  # the fields are in memory once: here
-        keys = document.get("keys") if topic_key in self._reused else None
-        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-            keys = None
-        return keys, fields_from_json(document)
+        def render_cached(requests: list[FieldRequest]) -> list[RenderedField]:
+            found: list[RenderedField | None] = [None] * len(requests)
+            keys = [""] * len(requests)
+            reused: set[str] = set()  # topics whose field keys were taken as kept
+            for topic, start, end in _spans(requests):
+                document = _read_document(shard_path(self.folder / FIELDS_DIR, topic))
+                kept = document.get("keys")
+                source = self._sources.get(topic)
+                if source and document.get("source") == source and _strings(kept, end - start):
+                    keys[start:end] = kept
+                    reused.add(topic)
+                else:
+                    keys[start:end] = [
+                        field_key(media.cards_dir, r.base.resolve(), r.text) for r in requests[start:end]
+                    ]
+                entries = _fields_from_json(document)
+                for index in range(start, end):
+                    entry = entries.get(keys[index])
+                    if entry is not None:
+                        found[index] = _from_cache(media, entry, requests[index].base)
+            missing = [index for index, result in enumerate(found) if result is None]
+            self.fields_rendered += [requests[index].text for index in missing]
+            for index, result in zip(missing, render([requests[i] for i in missing]), strict=True):
+                found[index] = result
+            self._keep_fields(requests, keys, found, set(missing), reused, media)  # type: ignore[arg-type]
+            return found  # type: ignore[return-value]
 
-    def reused(self, topic_key: str) -> bool:
-        return topic_key in self._reused
+        return render_cached
 
-    def replace(self, topic_key: str, keys: list[str], entries: dict[str, CachedField] | None) -> None:
-        """What a topic's cache file should hold after this build (None: what it holds)."""
-        if entries is None:
-            self._kept.add(topic_key)
-        else:
-            self._writes[topic_key] = (keys, entries)
-
-    # -- packages ----------------------------------------------------------------------
-
-    def unchanged_package(self, final: Path, key: str) -> bool:
-        """Whether `final` is still the package this build would write (`key`: package_key).
-
-        True only if the last build wrote it from the same key and its bytes are still
-        the bytes that build wrote; then there is nothing to write.
-        """
-        entry = self._packages.get(final.name)
-        if not isinstance(entry, list) or entry[:1] != [key] or len(entry) != 2:
-            return False
-        return sha256_file(final) == entry[1]
-
-    def wrote_package(self, final: Path, key: str, written: Path) -> None:
-        """`written` (a temporary file) becomes `final` if the build succeeds."""
-        self._package_writes[final.name] = [key, sha256_file(written) or ""]
+    def _keep_fields(
+        self,
+        requests: list[FieldRequest],
+        keys: list[str],
+        found: list[RenderedField],
+        rendered: set[int],
+        reused: set[str],
+        media: MediaFiles,
+    ) -> None:
+        """What each topic's fields file should hold after this build."""
+        for topic, start, end in _spans(requests):
+            shard = shard_path(self.folder / FIELDS_DIR, topic)
+            if topic in reused and not rendered.intersection(range(start, end)):
+                self._kept.add(shard)
+                continue
+            entries = {}
+            for key, result in zip(keys[start:end], found[start:end], strict=True):
+                if result.errors:
+                    continue  # a field with a problem is rendered again, to report it again
+                images = [
+                    [src, item.name, media.digest(item.source)]
+                    for src, item in zip(result.images, result.media, strict=True)
+                ]
+                entries[key] = [result.html, images]
+            source = self._sources.get(topic, "")
+            self._writes[shard] = {"source": source, "keys": keys[start:end], "fields": entries}
 
     def commit(self, packages: list[Path]) -> None:
-        """Write what this build read, rendered and packaged; forget what it no longer has."""
-        folder = self.folder / TOPICS_DIR
-        for topic_key, (keys, entries) in self._writes.items():
-            source, topic = self._sources.get(topic_key, ("", None))
-            document = topic_json(topic) if topic is not None else None
-            _write_document(
-                shard_path(folder, topic_key),
-                {
-                    "source": source if document else "",
-                    "topic": document,
-                    "keys": keys,
-                    "fields": fields_json(entries),
-                },
-            )
-        if folder.is_dir():
-            # Forget topic files that are gone (and temporary files of killed builds).
-            keep = {shard_path(folder, topic_key) for topic_key in self._writes.keys() | self._kept}
-            for path in folder.iterdir():
-                if path not in keep:
-                    path.unlink(missing_ok=True)
-        index = {
-            final.name: self._package_writes.get(final.name) or self._packages[final.name]
-            for final in packages
-            if final.name in self._package_writes or final.name in self._packages
-        }
-        if index != self._packages:
-            _write_document(self.folder / PACKAGES_FILE, {"packages": index})
+        """Write what this build read, rendered and packaged; forget what it no longer has.
+
+        The cache only saves time: a read-only or full disk must not fail the build.
+        """
+        index = self.packages.document(packages)
+        if index is not None:
+            self._writes[self.packages.path] = index
+        try:
+            with StagedFiles() as staged:
+                for path, document in self._writes.items():
+                    if document is not None:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        staged.write_text(path, _document_text(document))
+                staged.commit()
+            keep = self._kept | {path for path, document in self._writes.items() if document}
+            for folder in (self.folder / TOPICS_DIR, self.folder / FIELDS_DIR):
+                for path in folder.iterdir() if folder.is_dir() else ():
+                    if path not in keep:  # topics that are gone, files of killed builds
+                        path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _strings(value: object, length: int) -> bool:
+    return isinstance(value, list) and len(value) == length and all(isinstance(v, str) for v in value)

@@ -6,6 +6,7 @@ reports everything it finds. Only `cli.py` turns them into text on stderr.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -74,3 +75,12 @@ class Problems:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise DeckError(self.errors)
+
+
+def display_path(path: Path) -> str:
+    """The path as the user typed it relative to where they stand, when that is shorter."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return relative if not relative.startswith("../../") else str(path)

@@ -1,5 +1,7 @@
 """Step 4 of the pipeline: who each note, deck and note type is, and when it changed.
 
+    CompiledDeck (compile.py) + the lock (lock.py) -> identify -> Identified -> package
+
 Identity never comes from content, file or position: a note's GUID is derived from
 the deck's namespace and the card's id only, so edits, reorders and moves between
 files keep the note (and the learner's review history). Change times come from the
@@ -15,7 +17,11 @@ import os
 import time
 from dataclasses import dataclass, replace
 
+from . import notetypes
+from .compile import CompiledDeck
+from .errors import Location, Problem
 from .lock import Lock, NoteStamp, NoteTypeStamp, Stamp
+from .notetypes import NOTE_TYPES
 
 # ---------------------------------------------------------------------------------
 # These prefixes are hashed into every GUID and id that learners' collections hold.
@@ -139,3 +145,63 @@ def stamp(
             new_decks[name] = Stamp(digest, _next_time(before.changed, now))
 
     return Stamping(Lock(new_notes, new_types, new_decks), added, changed, removed, reused, field_changes)
+
+
+@dataclass(frozen=True)
+class Identified:
+    """The compiled deck with its identities: the stamping, and each note's field values
+    in its note type's order (hashed for the lock, then packaged as they are)."""
+
+    compiled: CompiledDeck
+    stamping: Stamping
+    values: dict[str, list[str]]  # card id -> field values
+    now: int
+
+
+def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
+    """Hash every note, note type and deck, and stamp them against the lock."""
+    values = {
+        rc.card.id: NOTE_TYPES[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
+    }
+    note_hashes = {
+        rc.card.id: (content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic)
+        for rc in compiled.cards
+    }
+    css = notetypes.card_css()
+    type_hashes = {}
+    for key in sorted({rc.card.type for rc in compiled.cards}):
+        spec = NOTE_TYPES[key]
+        type_hashes[key] = (content_hash(spec.label, spec.fields, spec.templates, css), spec.fields)
+    root_name = compiled.root_name()
+    deck_hashes = {root_name: content_hash(root_name, compiled.root_description())}
+    for topic in compiled.deck.topics:
+        name = compiled.deck_name(topic.key)
+        deck_hashes[name] = content_hash(name, "")
+    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes, now)
+    return Identified(compiled, stamping, values, now)
+
+
+def identity_problems(identified: Identified, lock_display: str) -> list[Problem]:
+    """What the stamping found that would break learners' collections: each an error."""
+    problems = []
+    by_id = {rc.card.id: rc.card for rc in identified.compiled.cards}
+    for card_id in identified.stamping.reused:
+        problems.append(
+            Problem(
+                by_id[card_id].location,
+                f"card id {card_id!r} belonged to a card removed earlier, with other content: "
+                "reusing it would overwrite that card (and its review history) in learners' "
+                "collections. Give this card a new id, or restore the old card's content.",
+            )
+        )
+    for key, old, new in identified.stamping.field_changes:
+        problems.append(
+            Problem(
+                Location(lock_display, 1, 1),
+                f"note type {key!r} changed its fields from {list(old)} to {list(new)}. "
+                "Anki would import every such note as 'conflicting', copy the note type and "
+                "stop updating those notes. Keep the fields the lock records (use the deckgen "
+                "version that wrote it), or publish the change as a new deck namespace.",
+            )
+        )
+    return problems

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Location, Problems
+from .errors import Location, Problem, Problems
 
 LOCK_FILE = "deck.lock"
 LOCK_FORMAT = 1
@@ -97,3 +97,33 @@ def dump_lock(lock: Lock) -> str:
         f'  "notes": {entries(lock.notes, note)}\n'
         "}\n"
     )
+
+
+def locked_problems(
+    display: str, exists: bool, old_text: str | None, new_text: str, changes: dict[str, list[str]]
+) -> list[Problem]:
+    """`--locked` (CI, releases): the lock must exist and the build must not change it.
+
+    `changes` names what did change (added, changed, removed: card ids), for the message.
+    """
+    if not exists:
+        return [
+            Problem(Location(display), "--locked: there is no lock file; run `deckgen build` and commit it")
+        ]
+    if new_text == old_text:
+        return []
+    detail = (
+        ", ".join(
+            f"{label}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}"
+            for label, ids in changes.items()
+            if ids
+        )
+        or "note types or decks changed"
+    )
+    return [
+        Problem(
+            Location(display),
+            f"--locked: the cards changed but the lock was not updated ({detail}); "
+            "run `deckgen build` and commit the lock",
+        )
+    ]

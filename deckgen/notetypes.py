@@ -15,6 +15,7 @@ from importlib.resources import files
 from pygments.formatters import HtmlFormatter
 
 from .schema import cloze_numbers
+from .templates import cloze_fields, makes_card
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,22 @@ class NoteTypeSpec:
         for name in self.fields:
             values.append(card_id if name == "ID" else yaml_fields.get(name.lower(), ""))
         return values
+
+    def card_ordinals(self, values: list[str]) -> list[int]:
+        """Which cards Anki makes from a note with these field values (in `fields` order):
+        each card's template ordinal (from 0), or for a cloze note type each deletion's
+        number less one. The one answer that packages, the preview and the manifest use.
+        """
+        by_name = dict(zip(self.fields, values, strict=True))
+        if self.is_cloze:
+            question = self.templates[0][1]
+            numbers = {n for name in cloze_fields(question) for n in cloze_numbers(by_name.get(name, ""))}
+            return [number - 1 for number in sorted(numbers)]
+        return [
+            index
+            for index, (_name, question, _answer) in enumerate(self.templates)
+            if makes_card(question, by_name)
+        ]
 
 
 _EXTRA = '{{#Extra}}<div class="extra">{{Extra}}</div>{{/Extra}}'
@@ -132,7 +149,5 @@ def card_css() -> str:
 
 
 def cards_per_note(spec: NoteTypeSpec, yaml_fields: dict[str, str]) -> int:
-    """How many cards Anki makes from one note."""
-    if spec.is_cloze:
-        return len(cloze_numbers(yaml_fields.get("text", "")))
-    return len(spec.templates)
+    """How many cards Anki makes from one note (of its card's YAML fields)."""
+    return len(spec.card_ordinals(spec.anki_fields(yaml_fields, "")))

@@ -1,25 +1,22 @@
-"""Step 5 of the pipeline: write .apkg files with genanki, reproducibly and safely.
+"""Step 5 of the pipeline: write .apkg files with genanki, reproducibly.
+
+    Identified (identity.py) -> plan_packages -> PackageJob -> write_package -> .apkg
 
 genanki stamps every note, card, deck and note type with one build time and writes
 zip entries with the wall-clock time. Here every timestamp comes from the lock
 (`identity.py`), note and card ids are counted from a time derived from the lock, and
 zip entries carry a fixed date in a fixed order: the same sources and lock give the
-same bytes. Files are written under a temporary name and renamed into place by
-`commit_files`, so a failed or killed build never leaves a half-written package.
+same bytes. The build writes each package to a temporary name (output.py).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
 import os
-import re
 import sqlite3
-import sys
 import tempfile
-import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -29,13 +26,12 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
-from .schema import cloze_numbers
+from . import notetypes
+from .identity import Identified, deck_id, note_guid, note_type_id
+from .notetypes import NOTE_TYPES
 
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# genanki's patterns for the cloze fields of a template.
-_CLOZE_FIELD_RE = re.compile(r"{{[^}]*?cloze:(?:[^}]?:)*(.+?)}}")
-_CLOZE_FIELD_OLD_RE = re.compile("<%cloze:(.+?)%>")
 
 
 class _NoteType(genanki.Model):
@@ -64,6 +60,7 @@ class PackageNote:
     tags: tuple[str, ...]
     mod: int
     due: int  # position among new cards: authoring order
+    cards: tuple[int, ...]  # the ordinal of each card Anki makes (NoteTypeSpec.card_ordinals)
 
 
 @dataclass(frozen=True)
@@ -86,25 +83,108 @@ class PackageDeck:
     notes: tuple[PackageNote, ...]
 
 
-def package_key(
-    decks: list[PackageDeck], media: list[tuple[Path, str]], deck_digests: dict[int, bytes] | None = None
-) -> str:
+@dataclass(frozen=True)
+class PackageJob:
+    """One package to write: its file name, its decks (the root first) and media."""
+
+    name: str
+    topic: str | None  # None for the whole deck
+    decks: tuple[PackageDeck, ...]
+    media: tuple[tuple[Path, str], ...]  # (file under cards/, name in the package)
+
+    @property
+    def notes(self) -> int:
+        return sum(len(deck.notes) for deck in self.decks)
+
+    @property
+    def cards(self) -> int:
+        return sum(len(note.cards) for deck in self.decks for note in deck.notes)
+
+
+def package_name(namespace: str, topic: str | None = None) -> str:
+    """Stable file names (no version in them), so download links never go stale."""
+    if topic is None:
+        return f"{namespace}.apkg"
+    return f"{namespace}-{topic.replace('/', '-')}.apkg"
+
+
+def plan_packages(identified: Identified) -> list[PackageJob]:
+    """The whole deck's package, then one per topic, from the identified deck."""
+    compiled, lock = identified.compiled, identified.stamping.lock
+    namespace = compiled.deck.config.namespace
+    css = notetypes.card_css()
+    note_types = {}
+    for key in sorted({rc.card.type for rc in compiled.cards}):
+        spec = NOTE_TYPES[key]
+        note_types[key] = NoteTypeArgs(
+            note_type_id(namespace, key),
+            f"deckgen {spec.label} ({namespace})",
+            spec.fields,
+            spec.templates,
+            css,
+            spec.is_cloze,
+            lock.note_types[key].changed if key in lock.note_types else identified.now,
+        )
+    root_name = compiled.root_name()
+    root = PackageDeck(
+        deck_id(namespace), root_name, compiled.root_description(), lock.decks[root_name].changed, ()
+    )
+    topics, position = [], 0
+    cards_by_topic = compiled.cards_by_topic()
+    for topic in compiled.deck.topics:
+        notes = []
+        media: dict[str, Path] = {}
+        for rc in cards_by_topic[topic.key]:
+            position += 1
+            values = identified.values[rc.card.id]
+            notes.append(
+                PackageNote(
+                    guid=note_guid(namespace, rc.card.id),
+                    note_type=note_types[rc.card.type],
+                    fields=values,
+                    tags=rc.tags,
+                    mod=lock.notes[rc.card.id].changed,
+                    due=position,
+                    cards=tuple(NOTE_TYPES[rc.card.type].card_ordinals(values)),
+                )
+            )
+            media.update((item.name, item.source) for item in rc.media)
+        name = compiled.deck_name(topic.key)
+        deck = PackageDeck(deck_id(namespace, topic.key), name, "", lock.decks[name].changed, tuple(notes))
+        topics.append(
+            PackageJob(
+                package_name(namespace, topic.key),
+                topic.key,
+                (root, deck),
+                tuple((p, n) for n, p in media.items()),
+            )
+        )
+    whole = PackageJob(
+        package_name(namespace),
+        None,
+        (root, *(job.decks[1] for job in topics)),
+        tuple(item for job in topics for item in job.media),
+    )
+    return [whole, *topics]
+
+
+def package_key(job: PackageJob, deck_digests: dict[int, bytes] | None = None) -> str:
     """A hash of everything `write_package` puts in a package: same key, same bytes.
 
-    The build keeps a package it wrote before when the key is the same (cache.py). The
-    writer's own fingerprint (this module, genanki, SQLite, zlib, Python) is part of it.
+    The build keeps a package it wrote before when the key is the same (cache.py, which
+    adds deckgen's own code to it). SQLite's and zlib's versions are part of it.
     `deck_digests` keeps each deck's hash for the next package with the same deck (the
     whole deck and a topic's package share theirs).
     """
-    digest = hashlib.sha256(_writer_fingerprint().encode())
-    for deck in decks:
+    digest = hashlib.sha256(repr((sqlite3.sqlite_version, zlib.ZLIB_RUNTIME_VERSION)).encode())
+    for deck in job.decks:
         if deck_digests is None:
             digest.update(_deck_digest(deck))
         else:
             if id(deck) not in deck_digests:
                 deck_digests[id(deck)] = _deck_digest(deck)
             digest.update(deck_digests[id(deck)])
-    for source, name in sorted(set(media), key=lambda item: item[1]):
+    for source, name in sorted(set(job.media), key=lambda item: item[1]):
         digest.update(repr((name, hashlib.sha256(source.read_bytes()).hexdigest())).encode())
     return digest.hexdigest()
 
@@ -114,27 +194,22 @@ def _deck_digest(deck: PackageDeck) -> bytes:
     note_types = {}
     for note in deck.notes:
         note_types[note.note_type.id] = note.note_type
-        fields = (note.guid, note.note_type.id, tuple(note.fields), note.tags, note.mod, note.due)
+        fields = (note.guid, note.note_type.id, tuple(note.fields), note.tags, note.mod, note.due, note.cards)
         digest.update(repr(fields).encode())
     digest.update(repr(sorted(note_types.items())).encode())
     return digest.digest()
 
 
-@functools.cache
-def _writer_fingerprint() -> str:
-    versions = (genanki.__version__, sqlite3.sqlite_version, zlib.ZLIB_RUNTIME_VERSION, sys.version)
-    return repr(versions) + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
-def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, str]]) -> None:
-    """Write an .apkg to `path` (which should be a temporary name)."""
+def write_package(path: Path, job: PackageJob) -> None:
+    """Write `job`'s .apkg to `path` (which should be a temporary name)."""
+    decks, media = job.decks, job.media
     # Note and card ids only need to be unique in the package (Anki matches notes by
     # GUID). Counting them from the newest change time keeps them reproducible.
     newest = max([n.mod for d in decks for n in d.notes] + [d.mod for d in decks] + [0])
     id_gen = itertools.count(newest * 1000)
 
     # Named after `path`, hidden, and ending in .tmp: a killed build's leftover is cleared
-    # with the package's own (build.py's remove_leftovers).
+    # with the package's own (output.remove_leftovers).
     handle, db_path = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".anki2.tmp", dir=path.parent)
     os.close(handle)
     try:
@@ -159,14 +234,14 @@ def write_package(path: Path, decks: list[PackageDeck], media: list[tuple[Path, 
         os.unlink(db_path)
 
 
-def _write_collection(cursor: sqlite3.Cursor, decks: list[PackageDeck], timestamp: int, id_gen) -> None:
+def _write_collection(cursor: sqlite3.Cursor, decks: tuple[PackageDeck, ...], timestamp: int, id_gen) -> None:
     """genanki's `Package.write_to_db`, row for row, without a genanki object per note.
 
     genanki builds a Note (tag list, cached properties, checks) for every note in every
     package, which was most of the time spent writing; here each note is one row and its
-    cards are computed as genanki computes them (but for nested cloze deletions, see
-    `_card_ords`). Rows go in the same order in the same transactions, so the database
-    is the same to the byte (tests/test_package.py).
+    cards are those `PackageNote.cards` names (genanki's, but for nested cloze deletions,
+    which get their card as in Anki). Rows go in the same order in the same
+    transactions, so the database is the same to the byte (tests/test_package.py).
     """
     cursor.executescript(APKG_SCHEMA)
     cursor.executescript(APKG_COL)
@@ -214,15 +289,6 @@ def _write_note(cursor: sqlite3.Cursor, note: PackageNote, model: _NoteType, dec
         raise ValueError(
             f"note type {model.name!r} has {len(model.fields)} fields, the note {len(note.fields)}"
         )
-    for field in note.fields:
-        # genanki's warning for markup Anki would mangle (raw HTML typed into a card).
-        invalid = genanki.Note._find_invalid_html_tags_in_field(field)
-        if invalid:
-            warnings.warn(
-                "Field contained the following invalid HTML tags. Make sure you are calling "
-                f"html.escape() if your field data isn't already HTML-encoded: {' '.join(invalid)}",
-                stacklevel=2,
-            )
     note_id = next(id_gen)
     cursor.execute(
         "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);",
@@ -240,7 +306,7 @@ def _write_note(cursor: sqlite3.Cursor, note: PackageNote, model: _NoteType, dec
             "",  # data
         ),
     )
-    for card_ord in _card_ords(model, note.fields):
+    for card_ord in note.cards:
         cursor.execute(
             "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
             # id, nid, did, ord, mod, usn, type, queue, due, then ivl to flags 0, data ""
@@ -267,63 +333,8 @@ def _write_note(cursor: sqlite3.Cursor, note: PackageNote, model: _NoteType, dec
         )
 
 
-def _card_ords(model: _NoteType, fields: list[str]) -> list[int]:
-    """Which cards a note gets, and in what order: genanki's `Note.cards`, except that a
-    cloze deletion nested in another gets its card too, as in Anki (schema.cloze_numbers)."""
-    if model.model_type == model.CLOZE:
-        qfmt = model.templates[0]["qfmt"]
-        names = set(_CLOZE_FIELD_RE.findall(qfmt) + _CLOZE_FIELD_OLD_RE.findall(qfmt))
-        ords: set[int] = set()
-        for name in names:
-            index = next((i for i, f in enumerate(model.fields) if f["name"] == name), -1)
-            value = fields[index] if index >= 0 else ""
-            ords.update(number - 1 for number in cloze_numbers(value))
-        return sorted(ords)
-    ords_list = []
-    for card_ord, any_or_all, required in model._req:
-        test = any if any_or_all == "any" else all
-        if test(fields[index] for index in required):
-            ords_list.append(card_ord)
-    return ords_list
-
-
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     archive.writestr(info, data)
-
-
-def temporary_path(final: Path) -> Path:
-    """A hidden temporary name beside `final`, so the rename stays on one file system."""
-    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(handle)
-    # mkstemp makes the file private (0600); outputs should get the usual permissions.
-    os.chmod(name, 0o666 & ~_umask())
-    return Path(name)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def remove_leftovers(final: Path) -> None:
-    """Delete temporary files that a killed build left beside `final`."""
-    for leftover in final.parent.glob(f".{final.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
-
-
-def commit_files(moves: list[tuple[Path, Path]]) -> None:
-    """Rename each (temporary, final) pair into place; each rename is atomic."""
-    for temporary, final in moves:
-        os.replace(temporary, final)
-
-
-def discard_files(paths: list[Path]) -> None:
-    for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass

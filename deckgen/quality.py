@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from .build import CompiledDeck
+from .compile import CompiledDeck
 from .errors import Problem
 from .render import plain_text
 from .schema import CLOZE_RE, cloze_revealed

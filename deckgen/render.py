@@ -1,8 +1,9 @@
 """Step 3 of the pipeline: Markdown fields -> HTML, with the media they use.
 
 Rendering is a function of a field's text and the files it points at, so it can be
-cached and run in parallel. MathJax (`\\(...\\)`, `\\[...\\]`) and cloze markers are
-shielded from Markdown, which would otherwise eat the backslashes or split the braces.
+cached (cache.py wraps `render_fields` from outside) and run on every core. MathJax
+(`\\(...\\)`, `\\[...\\]`) and cloze markers are shielded from Markdown, which would
+otherwise eat the backslashes or split the braces.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -21,16 +21,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import markdown
-import pygments
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
 
-from . import __version__
-from .cache import BuildCache, CachedField, field_key
-from .cards import Card, Deck, Topic
-from .errors import Problems
-from .validate import display_path
+from .cards import Card, Deck
+from .errors import Problems, display_path
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 # Placeholders are letters only, so Markdown and Pygments leave them whole.
@@ -41,7 +37,7 @@ _CLOZE_OPEN_TOKEN_RE = re.compile(r"qDGCLOZE(\d+)Xq")
 _CLOZE_CLOSE_TOKEN = "qDGCLOZEENDXq"
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
-_EXTENSIONS = ("fenced_code", "tables", "sane_lists", "codehilite")
+MARKDOWN_EXTENSIONS = ("fenced_code", "tables", "sane_lists", "codehilite")
 
 
 @functools.lru_cache(maxsize=64)
@@ -62,14 +58,12 @@ def _code_formatter(**options) -> HtmlFormatter:
         return HtmlFormatter(**options)
 
 
-_EXTENSION_CONFIGS = {
+MARKDOWN_EXTENSION_CONFIGS = {
     "codehilite": {"css_class": "highlight", "guess_lang": False, "pygments_formatter": _code_formatter}
 }
 # Below this many fields to render, starting worker processes costs more than it saves.
 PARALLEL_FIELDS = 2000
 _CHUNK_FIELDS = 250
-
-Progress = Callable[[int, int], None]  # (fields rendered, fields to render)
 
 
 @dataclass(frozen=True)
@@ -95,52 +89,27 @@ class RenderedField:
     images: tuple[str, ...] = ()  # each media file's src as written, for the cache to check
 
 
-class _ImageCollector(Treeprocessor):
-    """Rewrites each <img src> to its packaged media name and records the file."""
+@dataclass(frozen=True)
+class FieldRequest:
+    """One Markdown field to render: its text and the folder its image paths start from."""
 
-    def __init__(self, md, renderer: Renderer):
-        super().__init__(md)
-        self.renderer = renderer
-
-    def run(self, root: ET.Element) -> None:
-        for img in root.iter("img"):
-            img.set("src", self.renderer._media_name(img.get("src", "")))
+    topic: str  # the topic key of the card it belongs to
+    base: Path
+    text: str
 
 
-class _MediaExtension(Extension):
-    def __init__(self, renderer: Renderer):
-        super().__init__()
-        self.renderer = renderer
-
-    def extendMarkdown(self, md) -> None:
-        md.treeprocessors.register(_ImageCollector(md, self.renderer), "deckgen_media", 0)
+# Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
+FieldRenderer = Callable[[list[FieldRequest]], list[RenderedField]]
+# Told how far rendering has got: (fields rendered, fields to render).
+RenderProgress = Callable[[int, int], None]
 
 
-class Renderer:
-    """One reused Markdown converter (building one per field is slow)."""
+class MediaFiles:
+    """The files under cards/ that fields show, each hashed once per build."""
 
     def __init__(self, cards_dir: Path):
         self.cards_dir = cards_dir.resolve()
-        self._md = markdown.Markdown(
-            extensions=[*_EXTENSIONS, _MediaExtension(self)],
-            extension_configs=_EXTENSION_CONFIGS,
-            output_format="html",
-        )
-        self._base: Path = self.cards_dir
-        self._media: list[MediaFile] = []
-        self._images: list[str] = []
-        self._errors: list[str] = []
         self._digests: dict[Path, str] = {}
-
-    def render_field(self, text: str, base: Path) -> RenderedField:
-        """Markdown -> HTML; `base` is the folder that relative image paths start from."""
-        self._base, self._media, self._images, self._errors = base, [], [], []
-        shielded, maths = _shield(text)
-        self._md.reset()
-        out = self._md.convert(shielded)
-        return RenderedField(
-            _unshield(out, maths), tuple(self._media), tuple(self._errors), tuple(self._images)
-        )
 
     def image_file(self, src: str, base: Path) -> tuple[Path | None, str | None]:
         """The file an image's `src` names, or None and the reason it cannot be used."""
@@ -169,13 +138,60 @@ class Renderer:
         # (Anki never overwrites a media file of the same name on import).
         return MediaFile(path, f"{path.stem}-{self.digest(path)[:12]}{path.suffix.lower()}")
 
+
+class _ImageCollector(Treeprocessor):
+    """Rewrites each <img src> to its packaged media name and records the file."""
+
+    def __init__(self, md, renderer: Renderer):
+        super().__init__(md)
+        self.renderer = renderer
+
+    def run(self, root: ET.Element) -> None:
+        for img in root.iter("img"):
+            img.set("src", self.renderer._media_name(img.get("src", "")))
+
+
+class _MediaExtension(Extension):
+    def __init__(self, renderer: Renderer):
+        super().__init__()
+        self.renderer = renderer
+
+    def extendMarkdown(self, md) -> None:
+        md.treeprocessors.register(_ImageCollector(md, self.renderer), "deckgen_media", 0)
+
+
+class Renderer:
+    """One reused Markdown converter (building one per field is slow)."""
+
+    def __init__(self, cards_dir: Path):
+        self.media = MediaFiles(cards_dir)
+        self._md = markdown.Markdown(
+            extensions=[*MARKDOWN_EXTENSIONS, _MediaExtension(self)],
+            extension_configs=MARKDOWN_EXTENSION_CONFIGS,
+            output_format="html",
+        )
+        self._base: Path = self.media.cards_dir
+        self._found: list[MediaFile] = []
+        self._images: list[str] = []
+        self._errors: list[str] = []
+
+    def render_field(self, text: str, base: Path) -> RenderedField:
+        """Markdown -> HTML; `base` is the folder that relative image paths start from."""
+        self._base, self._found, self._images, self._errors = base, [], [], []
+        shielded, maths = _shield(text)
+        self._md.reset()
+        out = self._md.convert(shielded)
+        return RenderedField(
+            _unshield(out, maths), tuple(self._found), tuple(self._errors), tuple(self._images)
+        )
+
     def _media_name(self, src: str) -> str:
-        path, error = self.image_file(src, self._base)
+        path, error = self.media.image_file(src, self._base)
         if path is None:
             self._errors.append(error or "")
             return src
-        media = self.media_file(path)
-        self._media.append(media)
+        media = self.media.media_file(path)
+        self._found.append(media)
         self._images.append(src)
         return media.name
 
@@ -220,172 +236,58 @@ def _is_plain(card: Card, key: str) -> bool:
     return card.type == "type-in" and key == "back"
 
 
-def render_card(renderer: Renderer, topic: Topic, card: Card, problems: Problems) -> RenderedCard:
-    base = topic.path.parent
-    rendered = {
-        key: renderer.render_field(text, base)
+def field_requests(deck: Deck) -> list[FieldRequest]:
+    """Every Markdown field of every card, in deck order (topic by topic, card by card)."""
+    return [
+        FieldRequest(topic.key, topic.path.parent, text)
+        for topic in deck.topics
+        for card in topic.cards
         for key, text in card.fields.items()
         if not _is_plain(card, key)
-    }
-    return _assemble(topic, card, rendered, problems)
+    ]
 
 
-def _assemble(
-    topic: Topic, card: Card, rendered: dict[str, RenderedField], problems: Problems
-) -> RenderedCard:
-    fields: dict[str, str] = {}
-    media: list[MediaFile] = []
-    for key, text in card.fields.items():
-        if _is_plain(card, key):
-            fields[key] = html.escape(text.strip(), quote=False)
-            continue
-        result = rendered[key]
-        for message in result.errors:
-            problems.error(card.field_locations[key], message)
-        fields[key] = result.html
-        media.extend(result.media)
-    tags = tuple(dict.fromkeys(topic.tags + card.tags))
-    return RenderedCard(topic.key, card, fields, tags, tuple(dict.fromkeys(media)))
-
-
-def render_deck(
-    deck: Deck,
-    problems: Problems,
-    cache: BuildCache | None = None,
-    progress: Progress | None = None,
-) -> list[RenderedCard]:
-    """Render every card, in deck order.
-
-    With a `cache`, fields rendered by an earlier build are taken from it (cache.py)
-    and the rest rendered and handed to it. With many fields to render, they are
-    rendered on every core.
-    """
-    renderer = Renderer(deck.cards_dir)
-    # Every Markdown field of every card, in order: (topic, card, field name), and
-    # each topic with where its fields start and end in that list.
-    wanted: list[tuple[Topic, Card, str]] = []
-    spans: list[tuple[Topic, int, int]] = []
-    for topic in deck.topics:
-        start = len(wanted)
-        wanted += [
-            (topic, card, key) for card in topic.cards for key in card.fields if not _is_plain(card, key)
-        ]
-        spans.append((topic, start, len(wanted)))
-    found: list[RenderedField | None] = [None] * len(wanted)
-    keys = [""] * len(wanted)
-    if cache is not None:
-        _look_up(cache, renderer, spans, wanted, keys, found)
-
-    missing = [index for index, result in enumerate(found) if result is None]
-    requests = [(wanted[i][0].path.parent, wanted[i][1].fields[wanted[i][2]]) for i in missing]
-    for index, result in zip(missing, _render_all(renderer, requests, progress), strict=True):
-        found[index] = result
-
-    if cache is not None:
-        _update_cache(cache, renderer, spans, keys, found, set(missing))
-    results = iter(found)
+def render_deck(deck: Deck, problems: Problems, render: FieldRenderer) -> list[RenderedCard]:
+    """Render every card, in deck order, with `render` (`render_fields`, or the cache's
+    wrapper of it); a field's problems are reported at the field's location."""
+    results = iter(render(field_requests(deck)))
     cards = []
-    for topic, card in deck.cards:
-        rendered = {key: next(results) for key in card.fields if not _is_plain(card, key)}
-        cards.append(_assemble(topic, card, rendered, problems))  # type: ignore[arg-type]
+    for topic in deck.topics:
+        for card in topic.cards:
+            fields: dict[str, str] = {}
+            media: list[MediaFile] = []
+            for key, text in card.fields.items():
+                if _is_plain(card, key):
+                    fields[key] = html.escape(text.strip(), quote=False)
+                    continue
+                result = next(results)
+                for message in result.errors:
+                    problems.error(card.field_locations[key], message)
+                fields[key] = result.html
+                media.extend(result.media)
+            tags = tuple(dict.fromkeys(topic.tags + card.tags))
+            cards.append(RenderedCard(topic.key, card, fields, tags, tuple(dict.fromkeys(media))))
     return cards
 
 
-@functools.cache
-def renderer_fingerprint() -> str:
-    """What, besides a field's text and images, decides its HTML: part of every cache key.
-
-    render.py's own source is in it, so a changed renderer (in a checkout, before any
-    version bump) never serves HTML its previous self rendered.
-    """
-    source = Path(__file__).read_bytes()
-    parts = [__version__, markdown.__version__, pygments.__version__, repr(_EXTENSIONS)]
-    # Functions in the settings by name (their repr holds an address that changes each run).
-    settings = json.dumps(_EXTENSION_CONFIGS, sort_keys=True, default=lambda value: value.__qualname__)
-    parts += [settings, hashlib.sha256(source).hexdigest()]
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
-
-
-def _from_cache(renderer: Renderer, entry: CachedField, base: Path) -> RenderedField | None:
-    """The cached field, if every image it shows is still the file with the same bytes."""
-    if not entry.images:
-        return RenderedField(entry.html, (), ())
-    media = []
-    for src, name, digest in entry.images:
-        path, _error = renderer.image_file(src, base)
-        if path is None or renderer.digest(path) != digest:
-            return None
-        media_file = renderer.media_file(path)
-        if media_file.name != name:
-            return None
-        media.append(media_file)
-    return RenderedField(entry.html, tuple(media), (), tuple(src for src, _name, _digest in entry.images))
-
-
-def _look_up(
-    cache: BuildCache,
-    renderer: Renderer,
-    spans: list[tuple[Topic, int, int]],
-    wanted: list[tuple[Topic, Card, str]],
-    keys: list[str],
-    found: list[RenderedField | None],
-) -> None:
-    """Fill in each field's cache key, and the fields the cache holds."""
-    for topic, start, end in spans:
-        kept_keys, fields = cache.read(topic.key)
-        if kept_keys is None or len(kept_keys) != end - start:
-            base = topic.path.parent.resolve()
-            kept_keys = [
-                field_key(cache.render_fingerprint, renderer.cards_dir, base, card.fields[key])
-                for _topic, card, key in wanted[start:end]
-            ]
-        keys[start:end] = kept_keys
-        folder = topic.path.parent
-        for index in range(start, end):
-            entry = fields.get(keys[index])
-            if entry is not None:
-                found[index] = _from_cache(renderer, entry, folder)
-
-
-def _update_cache(
-    cache: BuildCache,
-    renderer: Renderer,
-    spans: list[tuple[Topic, int, int]],
-    keys: list[str],
-    found: list[RenderedField | None],
-    rendered: set[int],
-) -> None:
-    """Hand the cache what each topic's file should now hold: the fields this build used."""
-    for topic, start, end in spans:
-        if cache.reused(topic.key) and not rendered.intersection(range(start, end)):
-            cache.replace(topic.key, keys[start:end], None)  # all as kept
-            continue
-        entries = {}
-        for cache_key, result in zip(keys[start:end], found[start:end], strict=True):
-            if result is None or result.errors:
-                continue  # a field with a problem is rendered again, to report it again
-            images = tuple(
-                (src, media.name, renderer.digest(media.source))
-                for src, media in zip(result.images, result.media, strict=True)
-            )
-            entries[cache_key] = CachedField(result.html, images)
-        cache.replace(topic.key, keys[start:end], entries)
-
-
-def _render_all(
-    renderer: Renderer, requests: list[tuple[Path, str]], progress: Progress | None
+def render_fields(
+    cards_dir: Path, requests: list[FieldRequest], progress: RenderProgress | None = None
 ) -> list[RenderedField]:
-    """Render (folder, text) pairs in order: here, or on every core when there are many."""
+    """Render fields in order: here, or on every core when there are many."""
     workers = min(usable_cores(), len(requests) // PARALLEL_FIELDS)
-    chunks = [requests[i : i + _CHUNK_FIELDS] for i in range(0, len(requests), _CHUNK_FIELDS)]
+    chunks = [
+        [(r.base, r.text) for r in requests[i : i + _CHUNK_FIELDS]]
+        for i in range(0, len(requests), _CHUNK_FIELDS)
+    ]
     results: list[RenderedField] = []
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for chunk in pool.map(_render_chunk, [renderer.cards_dir] * len(chunks), chunks):
+            for chunk in pool.map(_render_chunk, [cards_dir] * len(chunks), chunks):
                 results.extend(chunk)
                 if progress:
                     progress(len(results), len(requests))
         return results
+    renderer = Renderer(cards_dir)  # a new one: its image digests hold for this build only
     for chunk in chunks:
         results.extend(renderer.render_field(text, base) for base, text in chunk)
         if progress:

@@ -1,5 +1,7 @@
 """Step 6 of the pipeline: what a build made, for people and for release tooling.
 
+    PackageJob (package.py) -> summaries, SHA256SUMS, manifest.json -> BuildResult
+
 `build/SHA256SUMS` (checkable with `cd build && sha256sum -c SHA256SUMS`) and
 `build/manifest.json` (packages, decks, counts, versions, source commit). Both are
 deterministic for the same sources, lock and commit, like the packages.
@@ -7,23 +9,77 @@ deterministic for the same sources, lock and commit, like the packages.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .compile import CompiledDeck
+from .output import sha256_file
+from .package import PackageJob
 
 SUMS_FILE = "SHA256SUMS"
 MANIFEST_FILE = "manifest.json"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class PackageSummary:
+    path: Path
+    topic: str | None  # None for the whole deck
+    decks: int
+    notes: int
+    cards: int
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    key: str
+    deck: str  # full deck name, Root::Topic
+    notes: int
+    cards: int
+
+
+def summaries(
+    compiled: CompiledDeck, jobs: list[PackageJob], out_dir: Path
+) -> tuple[list[PackageSummary], list[TopicSummary]]:
+    """Counts of each package and topic, as the packages hold them."""
+    packages = [
+        PackageSummary(out_dir / job.name, job.topic, len(job.decks), job.notes, job.cards) for job in jobs
+    ]
+    topics = [
+        TopicSummary(job.topic, job.decks[-1].name, job.notes, job.cards)
+        for job in jobs
+        if job.topic is not None
+    ]
+    return packages, topics
+
+
+def report_texts(
+    compiled: CompiledDeck, packages: list[PackageSummary], topics: list[TopicSummary], files: dict[str, Path]
+) -> dict[str, str]:
+    """SHA256SUMS and manifest.json, from the packages' bytes in `files` (name -> file;
+    they may still be under temporary names)."""
+    config = compiled.deck.config
+    manifest = manifest_text(
+        deck_title=config.title,
+        deck_version=config.version,
+        namespace=config.namespace,
+        packages=[
+            {
+                "file": p.path.name,
+                "topic": p.topic,
+                "decks": p.decks,
+                "notes": p.notes,
+                "cards": p.cards,
+                "sha256": sha256_file(files[p.path.name]),
+            }
+            for p in packages
+        ],
+        decks=[{"name": t.deck, "topic": t.key, "notes": t.notes, "cards": t.cards} for t in topics],
+        commit=source_commit(compiled.deck.cards_dir),
+    )
+    return {SUMS_FILE: sums_text(files), MANIFEST_FILE: manifest}
 
 
 def sums_text(files: dict[str, Path]) -> str:

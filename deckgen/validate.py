@@ -7,7 +7,6 @@ it reports all it finds in all files, each at the line and column it concerns.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import yaml
 
 from . import schema
 from .cards import Card, Deck, DeckConfig, Topic
-from .errors import Location, Problems
+from .errors import Location, Problems, display_path
 from .load import NULL, STR, Source, read_source
 
 # Reads one topic file: (topic key, path, problems) -> the topic, or None if unusable.
@@ -65,15 +64,6 @@ def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | Non
     if not topic_files:
         problems.error(Location(display_path(cards_dir)), "no topic files (*.yaml) found")
     return deck
-
-
-def display_path(path: Path) -> str:
-    """The path as the user typed it relative to where they stand, when that is shorter."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return relative if not relative.startswith("../../") else str(path)
 
 
 def _default_config(cards_dir: Path) -> DeckConfig:

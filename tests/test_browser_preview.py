@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deckgen.build import compile_deck
+from deckgen.compile import compile_deck
 from deckgen.notetypes import NOTE_TYPES, card_css, cards_per_note
 from deckgen.preview import note_cards, write_preview
 

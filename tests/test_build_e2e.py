@@ -5,7 +5,8 @@ import shutil
 import yaml
 
 from deckgen import identity
-from deckgen.build import build, compile_deck
+from deckgen.build import build
+from deckgen.compile import compile_deck
 from deckgen.notetypes import NOTE_TYPES
 
 from anki_collection import AnkiCollection, read_package

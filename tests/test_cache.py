@@ -14,11 +14,10 @@ from deckgen import build as build_module
 from deckgen import cache as cache_module
 from deckgen import render as render_module
 from deckgen.build import build
-from deckgen.cache import BuildCache
+from deckgen.cache import BuildCache, code_fingerprint
 from deckgen.cli import main
 from deckgen.errors import Problems
-from deckgen.render import renderer_fingerprint
-from deckgen.validate import read_deck
+from deckgen.validate import read_deck, read_topic_file
 
 NOW = 1_800_000_000
 IMAGE_CARD = "sidecar-bind-mount.svg"
@@ -30,38 +29,10 @@ def published(out: Path) -> dict[str, bytes]:
 
 
 def shards(out: Path) -> list[Path]:
-    return sorted((out / ".cache" / "topics").glob("*.json"))
-
-
-def record_calls(monkeypatch, owner, name: str) -> list:
-    """Replace owner.name with a wrapper that records the first argument of each call."""
-    calls = []
-    real = getattr(owner, name)
-
-    def recording(*args):
-        calls.append(args[1] if name == "render_field" else args[0])
-        return real(*args)
-
-    monkeypatch.setattr(owner, name, recording)
-    return calls
-
-
-@pytest.fixture
-def count_renders(monkeypatch):
-    """The texts of the fields the build renders, rather than takes from the cache."""
-    return record_calls(monkeypatch, render_module.Renderer, "render_field")
-
-
-@pytest.fixture
-def count_writes(monkeypatch):
-    """The packages the build writes, rather than keeps as they are."""
-    return record_calls(monkeypatch, build_module, "write_package")
-
-
-@pytest.fixture
-def count_reads(monkeypatch):
-    """The topic files the build reads and validates, rather than takes from the cache."""
-    return record_calls(monkeypatch, build_module, "read_topic_file")
+    """The cache files of the topics: their cards as read, and their rendered fields."""
+    return sorted((out / ".cache" / "topics").glob("*.json")) + sorted(
+        (out / ".cache" / "fields").glob("*.json")
+    )
 
 
 @pytest.fixture
@@ -73,25 +44,23 @@ def uncached(real_cards, tmp_path):
     return published(tmp_path / "reference")
 
 
-def test_cached_build_is_byte_identical_to_uncached(real_cards, tmp_path, uncached, count_renders):
+def test_cached_build_is_byte_identical_to_uncached(real_cards, tmp_path, uncached):
     out = tmp_path / "out"
-    build(real_cards, out, now=NOW)  # fills the cache
-    assert published(out) == uncached
-    count_renders.clear()
-    build(real_cards, out, now=NOW)  # every field from the cache
-    assert count_renders == []
+    first = build(real_cards, out, now=NOW)  # fills the cache
+    assert first.work.fields_rendered and published(out) == uncached
+    again = build(real_cards, out, now=NOW)  # every field from the cache
+    assert again.work.fields_rendered == ()
     assert published(out) == uncached
 
 
-def test_edit_renders_only_the_edited_field(real_cards, tmp_path, count_renders):
+def test_edit_renders_only_the_edited_field(real_cards, tmp_path):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     topic = real_cards / "ecr.yaml"
     text = topic.read_text(encoding="utf-8")
     topic.write_text(text.replace("    front: ", "    front: Edited ", 1), encoding="utf-8")
-    count_renders.clear()
-    build(real_cards, out, now=NOW + 60)
-    assert len(count_renders) == 1 and count_renders[0].startswith("Edited ")
+    rendered = build(real_cards, out, now=NOW + 60).work.fields_rendered
+    assert len(rendered) == 1 and rendered[0].startswith("Edited ")
 
     reference = tmp_path / "reference"
     build(real_cards, reference, now=NOW + 60)  # same sources, same lock, no cache
@@ -108,18 +77,16 @@ def test_edit_renders_only_the_edited_field(real_cards, tmp_path, count_renders)
     ],
     ids=["truncated", "flipped", "empty", "garbage"],
 )
-def test_damaged_cache_files_are_ignored_and_rebuilt(real_cards, tmp_path, uncached, damage, count_renders):
+def test_damaged_cache_files_are_ignored_and_rebuilt(real_cards, tmp_path, uncached, damage):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     for path in shards(out):
         path.write_bytes(damage(path.read_bytes()))
-    count_renders.clear()
-    build(real_cards, out, now=NOW)
-    assert count_renders  # nothing taken from a damaged file
+    work = build(real_cards, out, now=NOW).work
+    assert work.fields_rendered  # nothing taken from a damaged file
     assert published(out) == uncached
-    count_renders.clear()
-    build(real_cards, out, now=NOW)  # and the files are whole again
-    assert count_renders == []
+    work = build(real_cards, out, now=NOW).work  # and the files are whole again
+    assert work.fields_rendered == () and work.topics_read == ()
     assert published(out) == uncached
 
 
@@ -133,7 +100,9 @@ def test_entry_of_another_format_or_with_a_checksum_but_wrong_shape_is_ignored(
         if number % 2:
             document["format"] = cache_module.FORMAT + 1
         else:
-            document["fields"] = {key: [42, "not a list"] for key in document["fields"]}
+            for key in ("fields", "topic"):  # rendered fields; cards as read
+                if key in document:
+                    document[key] = {entry: [42, "not a list"] for entry in document[key]}
         body = json.dumps(document).encode()
         path.write_bytes(cache_module.hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     build(real_cards, out, now=NOW)
@@ -164,15 +133,16 @@ def test_missing_image_is_reported_although_its_field_was_cached(real_cards, tmp
     assert f"image 'media/{IMAGE_CARD}' not found" in result.output
 
 
-def test_key_holds_the_renderer_the_folder_and_the_text(tmp_path):
-    key = cache_module.field_key("fingerprint", tmp_path, tmp_path / "a", "**text**")
-    assert key == cache_module.field_key("fingerprint", tmp_path, tmp_path / "a", "**text**")
+def test_key_holds_the_code_the_folder_and_the_text(tmp_path, monkeypatch):
+    key = cache_module.field_key(tmp_path, tmp_path / "a", "**text**")
+    assert key == cache_module.field_key(tmp_path, tmp_path / "a", "**text**")
     others = {
-        cache_module.field_key("other renderer", tmp_path, tmp_path / "a", "**text**"),
-        cache_module.field_key("fingerprint", tmp_path / "x", tmp_path / "a", "**text**"),
-        cache_module.field_key("fingerprint", tmp_path, tmp_path / "b", "**text**"),
-        cache_module.field_key("fingerprint", tmp_path, tmp_path / "a", "*text*"),
+        cache_module.field_key(tmp_path / "x", tmp_path / "a", "**text**"),
+        cache_module.field_key(tmp_path, tmp_path / "b", "**text**"),
+        cache_module.field_key(tmp_path, tmp_path / "a", "*text*"),
     }
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "other code")
+    others.add(cache_module.field_key(tmp_path, tmp_path / "a", "**text**"))
     assert key not in others and len(others) == 4
 
 
@@ -192,12 +162,12 @@ def test_cache_is_under_the_out_dir_and_never_published(real_cards, tmp_path):
 def test_removed_topic_leaves_the_cache(real_cards, tmp_path):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
-    before = {p.name for p in shards(out)}
+    before = [p.name for p in shards(out)]
     config = real_cards / "deck.yaml"
     config.write_text(config.read_text(encoding="utf-8").replace("  - ecr\n", ""), encoding="utf-8")
     (real_cards / "ecr.yaml").unlink()
     build(real_cards, out, now=NOW + 60)
-    assert {p.name for p in shards(out)} == before - {"ecr.json"}
+    assert [p.name for p in shards(out)] == [name for name in before if name != "ecr.json"]
 
 
 def test_rendering_and_packaging_on_every_core_give_the_same_bytes(
@@ -213,24 +183,21 @@ def test_rendering_and_packaging_on_every_core_give_the_same_bytes(
     assert published(out) == uncached
 
 
-def test_unchanged_packages_are_kept_and_changed_ones_written(real_cards, tmp_path, uncached, count_writes):
+def test_unchanged_packages_are_kept_and_changed_ones_written(real_cards, tmp_path, uncached):
     out = tmp_path / "out"
-    build(real_cards, out, now=NOW)
-    assert len(count_writes) == len(list(out.glob("*.apkg")))
-    count_writes.clear()
-    build(real_cards, out, now=NOW)
-    assert count_writes == []
+    written = build(real_cards, out, now=NOW).work.packages_written
+    assert sorted(written) == sorted(p.name for p in out.glob("*.apkg"))
+    assert build(real_cards, out, now=NOW).work.packages_written == ()
     assert published(out) == uncached
 
     topic = real_cards / "ecr.yaml"
     topic.write_text(topic.read_text(encoding="utf-8").replace("    front: ", "    front: Edited ", 1))
-    build(real_cards, out, now=NOW + 60)
-    finals = {path.name[1:].rsplit(".", 2)[0] for path in count_writes}  # .NAME.random.tmp
-    assert finals == {"aws-containers.apkg", "aws-containers-ecr.apkg"}
+    written = build(real_cards, out, now=NOW + 60).work.packages_written
+    assert set(written) == {"aws-containers.apkg", "aws-containers-ecr.apkg"}
 
 
 @pytest.mark.parametrize("damage", ["package changed", "package removed", "index damaged"])
-def test_package_changed_on_disk_is_written_again(real_cards, tmp_path, uncached, damage, count_writes):
+def test_package_changed_on_disk_is_written_again(real_cards, tmp_path, uncached, damage):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     package = out / "aws-containers-ecr.apkg"
@@ -242,24 +209,19 @@ def test_package_changed_on_disk_is_written_again(real_cards, tmp_path, uncached
     else:
         index = out / ".cache" / "packages.json"
         index.write_bytes(index.read_bytes().replace(b'"aws', b'"AWS', 1))
-    count_writes.clear()
-    build(real_cards, out, now=NOW)
-    assert count_writes
+    assert build(real_cards, out, now=NOW).work.packages_written
     assert published(out) == uncached
 
 
-def test_unchanged_topic_files_are_not_read_again(real_cards, tmp_path, uncached, count_reads):
+def test_unchanged_topic_files_are_not_read_again(real_cards, tmp_path, uncached):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
-    count_reads.clear()
-    build(real_cards, out, now=NOW)
-    assert count_reads == []
+    assert build(real_cards, out, now=NOW).work.topics_read == ()
     assert published(out) == uncached
 
     topic = real_cards / "ecr.yaml"
     topic.write_text(topic.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
-    build(real_cards, out, now=NOW)
-    assert count_reads == ["ecr"]
+    assert build(real_cards, out, now=NOW).work.topics_read == ("ecr",)
     assert published(out) == uncached
 
 
@@ -267,9 +229,7 @@ def test_topic_from_the_cache_equals_the_topic_read(real_cards, tmp_path):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     problems = Problems()
-    cached = read_deck(
-        real_cards, problems, BuildCache(out, renderer_fingerprint()).topic_reader(read_topic_bomb)
-    )
+    cached = read_deck(real_cards, problems, BuildCache(out).topic_reader(read_topic_bomb))
     assert cached == read_deck(real_cards, Problems())
     assert problems.items == []
 
@@ -278,47 +238,51 @@ def read_topic_bomb(key, path, problems):
     raise AssertionError(f"{key} was read although its file did not change")
 
 
-def test_topic_with_a_problem_is_read_and_reported_every_time(real_cards, tmp_path, count_reads):
+def test_topic_with_a_problem_is_read_and_reported_every_time(real_cards, tmp_path):
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     topic = real_cards / "ecr.yaml"
     topic.write_text(
         topic.read_text(encoding="utf-8").replace("    front: ", "    frnt: ", 1), encoding="utf-8"
     )
-    count_reads.clear()
     outputs = []
     for _ in range(2):
         result = CliRunner().invoke(main, ["build", "--cards", str(real_cards), "--out", str(out)])
         assert result.exit_code == 1
         outputs.append(result.output)
     assert outputs[0] == outputs[1] and "unknown key 'frnt'" in outputs[0]
-    assert count_reads.count("ecr") == 2
+    cache = BuildCache(out)
+    read_deck(real_cards, Problems(), cache.topic_reader(read_topic_file))
+    assert cache.topics_read == ["ecr"]  # the file is read, not served from the cache
 
 
-@pytest.mark.parametrize(
-    ("owner", "fingerprint", "counter"),
-    [
-        (build_module, "renderer_fingerprint", "count_renders"),
-        (cache_module, "_reader_fingerprint", "count_reads"),
-    ],
-    ids=["renderer", "reader"],
-)
-def test_changed_code_does_everything_again(
-    real_cards, tmp_path, monkeypatch, request, owner, fingerprint, counter
-):
-    """A newer renderer renders every field again; a newer reader reads every file again."""
-    calls = request.getfixturevalue(counter)
+def test_changed_code_does_everything_again(real_cards, tmp_path, monkeypatch):
+    """Newer deckgen code reads every file and renders every field again."""
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
-    monkeypatch.setattr(owner, fingerprint, lambda: "newer code")
-    calls.clear()
-    build(real_cards, out, now=NOW)
-    if counter == "count_reads":
-        assert sorted(calls) == sorted(p.stem for p in real_cards.glob("*.yaml") if p.name != "deck.yaml")
-    else:
-        cards = [card for _topic, card in read_deck(real_cards, Problems()).cards]
-        # every field but a type-in card's answer, which stays plain text
-        assert len(calls) == sum(len(card.fields) - (card.type == "type-in") for card in cards)
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "newer code")
+    work = build(real_cards, out, now=NOW).work
+    assert sorted(work.topics_read) == sorted(
+        p.stem for p in real_cards.glob("*.yaml") if p.name != "deck.yaml"
+    )
+    cards = [card for _topic, card in read_deck(real_cards, Problems()).cards]
+    # every field but a type-in card's answer, which stays plain text
+    assert len(work.fields_rendered) == sum(len(card.fields) - (card.type == "type-in") for card in cards)
+
+
+def test_fingerprint_covers_every_file_of_the_package(tmp_path):
+    """A new module or an edited style file changes it, without anyone listing them."""
+    package = Path(cache_module.__file__).parent
+    assert cache_module.package_fingerprint(package) == code_fingerprint()
+    copy = tmp_path / "deckgen"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    prints = [cache_module.package_fingerprint(copy)]
+    (copy / "new_step.py").write_text('"""A module nobody listed."""\n', encoding="utf-8")
+    prints.append(cache_module.package_fingerprint(copy))
+    css = copy / "style" / "card.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\n.card { color: red; }\n", encoding="utf-8")
+    prints.append(cache_module.package_fingerprint(copy))
+    assert len(set(prints)) == 3
 
 
 CODE_FIELDS = [
@@ -334,7 +298,7 @@ CODE_FIELDS = [
 def test_shared_code_formatter_renders_what_codehilite_renders_alone(text, tmp_path):
     """render.py reuses one Pygments formatter (a speed-up): the HTML must not change."""
     plain = markdown.Markdown(
-        extensions=list(render_module._EXTENSIONS),
+        extensions=list(render_module.MARKDOWN_EXTENSIONS),
         extension_configs={"codehilite": {"css_class": "highlight", "guess_lang": False}},
         output_format="html",
     )
@@ -344,10 +308,10 @@ def test_shared_code_formatter_renders_what_codehilite_renders_alone(text, tmp_p
         plain.reset()
 
 
-def test_renderer_fingerprint_is_the_same_in_every_process():
-    script = "from deckgen.render import renderer_fingerprint; print(renderer_fingerprint())"
+def test_code_fingerprint_is_the_same_in_every_process():
+    script = "from deckgen.cache import code_fingerprint; print(code_fingerprint())"
     runs = {
         subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout
         for _ in range(2)
     }
-    assert runs == {render_module.renderer_fingerprint() + "\n"}
+    assert runs == {code_fingerprint() + "\n"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deckgen.build import build, compile_deck
+from deckgen.build import build
+from deckgen.compile import compile_deck
 from deckgen.notetypes import NOTE_TYPES, cards_per_note
 from deckgen.schema import CLOZE_RE
 

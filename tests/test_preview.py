@@ -13,18 +13,18 @@ import yaml
 from click.testing import CliRunner
 
 from deckgen import identity
-from deckgen.build import build, compile_deck
+from deckgen.build import build
 from deckgen.cli import main
+from deckgen.compile import compile_deck
 from deckgen.notetypes import NOTE_TYPES, card_css, cards_per_note
 from deckgen.preview import (
     TYPE_ANSWER_BOX,
-    TemplateError,
     note_cards,
     note_fields,
     preview_page,
-    render_template,
     write_preview,
 )
+from deckgen.templates import TemplateError, render_template
 
 from conftest import CARDS, write_deck
 

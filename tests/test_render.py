@@ -17,7 +17,7 @@ def renderer(tmp_path):
 
 
 def html(renderer, text, base=None):
-    result = renderer.render_field(text, base or renderer.cards_dir)
+    result = renderer.render_field(text, base or renderer.media.cards_dir)
     assert result.errors == ()
     return result.html
 

@@ -63,11 +63,11 @@ def test_failure_while_writing_packages_changes_no_file(built, monkeypatch):
     real_write = package_module.write_package
     calls = []
 
-    def failing_write(path, decks, media):
+    def failing_write(path, job):
         calls.append(path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real_write(path, decks, media)
+        real_write(path, job)
 
     monkeypatch.setattr(build_module, "write_package", failing_write)
     with pytest.raises(OSError):
@@ -88,13 +88,13 @@ def test_killed_build_leaves_no_half_written_package(built):
         from deckgen import build as b
         real = b.write_package
         count = []
-        def slow(path, decks, media):
+        def slow(path, job):
             count.append(path)
             if len(count) == 2:
                 path.write_bytes(b"PK half a package")
                 print("writing", flush=True)
                 time.sleep(60)
-            real(path, decks, media)
+            real(path, job)
         b.write_package = slow
         b.build(Path({str(cards)!r}), Path({str(out)!r}), now=1_700_000_100)
         """
@@ -184,9 +184,9 @@ def test_any_text_gives_problems_never_a_traceback(tmp_path_factory, text):
     try:
         problems = Problems()
         deck = read_deck(cards, problems)
-        from deckgen.render import render_deck
+        from deckgen.render import render_deck, render_fields
 
-        render_deck(deck, problems)
+        render_deck(deck, problems, lambda requests: render_fields(cards, requests))
     except DeckError:  # pragma: no cover - read_deck collects, it does not raise
         pytest.fail("read_deck raised instead of collecting problems")
     for problem in problems.errors:

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from deckgen import build as build_module
+from deckgen import notetypes
 from deckgen.build import build
 from deckgen.errors import DeckError
 
@@ -78,8 +78,8 @@ def test_css_change_updates_the_note_type_in_place(deck, tmp_path, anki, monkeyp
     anki.import_package(tmp_path / "v1" / PACKAGE)
     before = anki.notetypes()
 
-    original = build_module.card_css()
-    monkeypatch.setattr(build_module, "card_css", lambda: original + "\n.card { letter-spacing: 0.01em; }\n")
+    original = notetypes.card_css()
+    monkeypatch.setattr(notetypes, "card_css", lambda: original + "\n.card { letter-spacing: 0.01em; }\n")
     build(deck, tmp_path / "v2", now=NOW)
     anki.import_package(tmp_path / "v2" / PACKAGE)
 
@@ -164,9 +164,9 @@ def test_locked_build_needs_a_lock(deck, tmp_path):
 def test_note_type_field_change_is_refused_with_the_way_forward(deck, tmp_path, monkeypatch):
     build(deck, tmp_path / "v1", now=NOW)
     lock_before = (deck / "deck.lock").read_bytes()
-    basic = build_module.NOTE_TYPES["basic"]
+    basic = notetypes.NOTE_TYPES["basic"]
     changed = type(basic)(basic.key, basic.label, basic.fields + ("Source",), basic.templates)
-    monkeypatch.setitem(build_module.NOTE_TYPES, "basic", changed)
+    monkeypatch.setitem(notetypes.NOTE_TYPES, "basic", changed)
     with pytest.raises(DeckError) as info:
         build(deck, tmp_path / "v2", now=NOW + 60)
     message = str(info.value)
