@@ -230,5 +230,38 @@ def diff(old: Path, new: Path) -> None:
     sys.exit(0 if changes.equal else 1)
 
 
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@click.option("--title", help="The root deck's name in Anki.  [default: from the folder's name]")
+@click.option(
+    "--namespace",
+    help="Part of every note's identity; never change it later.  [default: the folder's name, slugified]",
+)
+def init(folder: Path, title: str | None, namespace: str | None) -> None:
+    """Start a new deck in FOLDER (default: here) that checks and builds as it is.
+
+    Writes cards/deck.yaml, a topic with one card of each type, the JSON Schemas
+    for editors (schemas/), a .gitignore and a CI workflow. Never overwrites a file.
+
+    Example:
+
+        deckgen init my-deck && cd my-deck && deckgen build
+    """
+    import shlex
+
+    from .init import init_deck
+
+    deck = init_deck(folder, title=title, namespace=namespace)
+    click.echo(f"New deck {deck.title!r} (namespace {deck.namespace}) in {folder}:")
+    for path in deck.files:
+        click.echo(f"  {path.relative_to(folder).as_posix()}")
+    click.echo("Next:")
+    if folder.resolve() != Path.cwd().resolve():
+        click.echo(f"  cd {shlex.quote(str(folder))}")
+    click.echo("  deckgen check")
+    click.echo("  deckgen build")
+    click.echo('  git init && git add . && git commit -m "A new deck"')
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
