@@ -92,7 +92,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-class _ProgressBars:
+class ProgressBars:
     """A progress bar for each step of a build that takes more than a moment."""
 
     LABELS = {"render": "Rendering", "package": "Packaging"}
@@ -131,7 +131,7 @@ class _ProgressBars:
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors: no progress, no summary.")
 def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
     """Build one package per topic and one for the whole deck."""
-    bars = None if quiet or not sys.stdout.isatty() else _ProgressBars()
+    bars = None if quiet or not sys.stdout.isatty() else ProgressBars()
     try:
         result = run_build(cards_dir, out_dir, locked=locked, progress=bars)
     finally:

@@ -7,8 +7,10 @@ definitions here, so they cannot drift apart.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -26,10 +28,24 @@ DEFAULT_TYPE = "basic"
 CONFIG_FILE = "deck.yaml"
 
 
+# A key's check: its value (text, or a tag) -> what is wrong with it, or None.
+Check = Callable[[str], "str | None"]
+
+
 @dataclass(frozen=True)
-class FieldSpec:
+class KeySpec:
+    """One key a card may have: its meaning, its check and its JSON Schema, side by side
+    (as mkdocs declares its config options), so the validator and the editors' schema
+    cannot disagree. `kind` is "text" (a scalar read as text) or "tags" (a list of text)."""
+
     key: str
     description: str
+    schema: dict
+    check: Check | None = None
+    kind: str = "text"
+
+    def problem(self, value: str) -> str | None:
+        return self.check(value) if self.check else None
 
 
 @dataclass(frozen=True)
@@ -44,13 +60,53 @@ class CardType:
         return self.required + self.optional
 
 
+def _check_id(card_id: str) -> str | None:
+    if len(card_id) > ID_MAX:
+        return f"id is {len(card_id)} characters long; the limit is {ID_MAX}"
+    if not ID_RE.match(card_id):
+        return f"id {card_id!r} is not a valid slug: use lowercase letters, digits, '-', '_' and '.'"
+    return None
+
+
+def _check_type(name: str) -> str | None:
+    if name in CARD_TYPES:
+        return None
+    close = difflib.get_close_matches(name, list(CARD_TYPES), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown card type {name!r}{hint} (card types: {', '.join(CARD_TYPES)})"
+
+
+def check_tag(tag: str) -> str | None:
+    return None if TAG_RE.match(tag) else f"tag {tag!r} contains a space; use '_' or '::'"
+
+
+def _check_length(value: str, key: str) -> str | None:
+    if len(value) > MAX_FIELD_CHARS:
+        return f"{key!r} is {len(value):,} characters; the limit is {MAX_FIELD_CHARS:,}"
+    return None
+
+
+def _check_cloze(text: str) -> str | None:
+    return _check_length(text, "text") or (
+        None if CLOZE_RE.search(text) else "cloze text has no deletion: mark what to hide as {{c1::...}}"
+    )
+
+
+_TEXT = {"type": ["string", "number"], "minLength": 1, "maxLength": MAX_FIELD_CHARS}
+TAGS_SCHEMA = {"type": "array", "items": {"type": "string", "pattern": TAG_PATTERN}}
+
+
+def _field(key: str, description: str, check: Check | None = None) -> KeySpec:
+    return KeySpec(key, description, _TEXT, check or (lambda value: _check_length(value, key)))
+
+
 FIELDS = {
-    f.key: f
-    for f in (
-        FieldSpec("front", "The question side, in Markdown."),
-        FieldSpec("back", "The answer side, in Markdown (plain text for type-in cards)."),
-        FieldSpec("extra", "More context shown under the answer, in Markdown."),
-        FieldSpec("text", "Markdown with {{c1::...}} cloze deletions."),
+    spec.key: spec
+    for spec in (
+        _field("front", "The question side, in Markdown."),
+        _field("back", "The answer side, in Markdown (plain text for type-in cards)."),
+        _field("extra", "More context shown under the answer, in Markdown."),
+        _field("text", "Markdown with {{c1::...}} cloze deletions.", _check_cloze),
     )
 }
 
@@ -66,9 +122,25 @@ CARD_TYPES = {
 
 # Keys a card may carry besides its fields.
 CARD_KEYS = {
-    "id": "Stable identity of the card: never change or reuse it. Lowercase letters, digits, '-', '_', '.'.",
-    "type": f"Card type: {', '.join(CARD_TYPES)} (default {DEFAULT_TYPE}).",
-    "tags": "Tags added to this card, on top of the file's tags.",
+    spec.key: spec
+    for spec in (
+        KeySpec(
+            "id",
+            "Stable identity of the card: never change or reuse it. "
+            "Lowercase letters, digits, '-', '_', '.'.",
+            {"type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX},
+            _check_id,
+        ),
+        KeySpec(
+            "type",
+            f"Card type: {', '.join(CARD_TYPES)} (default {DEFAULT_TYPE}).",
+            {"enum": list(CARD_TYPES)},
+            _check_type,
+        ),
+        KeySpec(
+            "tags", "Tags added to this card, on top of the file's tags.", TAGS_SCHEMA, check_tag, "tags"
+        ),
+    )
 }
 
 # Top-level keys of a topic file: (required, description).
@@ -109,10 +181,8 @@ def cloze_revealed(text: str) -> str:
     return text
 
 
-def json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of a topic file, for editors."""
-    text = {"type": ["string", "number"], "minLength": 1, "maxLength": MAX_FIELD_CHARS}
-    tags = {"type": "array", "items": {"type": "string", "pattern": TAG_PATTERN}}
+def card_json_schema() -> dict:
+    """A card: the keys every card may have, then one branch per card type."""
     variants = []
     for card_type in CARD_TYPES.values():
         allowed = {key: True for key in CARD_KEYS} | {key: True for key in card_type.fields}
@@ -131,23 +201,18 @@ def json_schema() -> dict:
                 },
             }
         )
-    card = {
+    keys = {**CARD_KEYS, **FIELDS}
+    return {
         "type": "object",
         "required": ["id"],
-        "properties": {
-            "id": {
-                "type": "string",
-                "pattern": ID_PATTERN,
-                "maxLength": ID_MAX,
-                "description": CARD_KEYS["id"],
-            },
-            "type": {"enum": list(CARD_TYPES), "description": CARD_KEYS["type"]},
-            "tags": tags | {"description": CARD_KEYS["tags"]},
-        }
-        | {key: text | {"description": spec.description} for key, spec in FIELDS.items()},
+        "properties": {key: spec.schema | {"description": spec.description} for key, spec in keys.items()},
         "additionalProperties": False,
         "allOf": variants,
     }
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a topic file, for editors."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/deckgen/deckgen/card-file.schema.json",
@@ -157,8 +222,8 @@ def json_schema() -> dict:
         "required": [key for key, (required, _) in TOPIC_KEYS.items() if required],
         "properties": {
             "deck": {"type": "string", "minLength": 1, "description": TOPIC_KEYS["deck"][1]},
-            "tags": tags | {"description": TOPIC_KEYS["tags"][1]},
-            "cards": {"type": "array", "items": card, "description": TOPIC_KEYS["cards"][1]},
+            "tags": TAGS_SCHEMA | {"description": TOPIC_KEYS["tags"][1]},
+            "cards": {"type": "array", "items": card_json_schema(), "description": TOPIC_KEYS["cards"][1]},
         },
         "additionalProperties": False,
     }

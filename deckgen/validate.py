@@ -146,99 +146,56 @@ def read_topic_file(key: str, path: Path, problems: Problems) -> Topic | None:
 
 
 def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | None:
+    """A card, checked key by key against schema.py's KeySpecs; None if anything is wrong."""
     entries = _mapping(source, node, "a card", problems)
     if entries is None:
         return None
     where = source.at(node)
-    ok = True
+    before = len(problems.errors)
+    values: dict[str, str] = {}
+    locations: dict[str, Location] = {}
+    for key, entry in entries.items():
+        spec = schema.CARD_KEYS.get(key) or schema.FIELDS.get(key)
+        if spec is None:
+            problems.error(source.at(entry[0]), f"unknown key {key!r}{_suggest(key, schema.ALL_CARD_KEYS)}")
+        elif spec.kind == "text":
+            value = _text(source, entry, key, problems)
+            message = spec.problem(value) if value is not None else None
+            if message:
+                problems.error(source.at(entry[1]), message)
+            elif value is not None:
+                values[key], locations[key] = value, source.at(entry[1])
+    tags = _tags(source, entries.get("tags"), problems)
+    card_id = values.pop("id", None)
+    card_type = values.pop("type", schema.DEFAULT_TYPE)
+    if "type" in entries and "type" not in locations:
+        return None  # an unknown type: which fields belong is anyone's guess
+    fields = {key: value for key, value in values.items() if key in schema.FIELDS}
+    _check_fields(source, entries, card_id, card_type, problems, where)
+    if card_id is None or len(problems.errors) > before:
+        return None
+    field_locations = {key: locations[key] for key in fields}
+    return Card(card_id, card_type, fields, field_locations, tuple(tags), where)
 
-    card_id = None
+
+def _check_fields(
+    source: Source, entries: dict[str, Entry], card_id: str | None, card_type: str, problems: Problems, where
+) -> None:
+    """What spans keys: the card has an id, and its type's fields, and no others."""
+    spec = schema.CARD_TYPES[card_type]
     if "id" not in entries:
         problems.error(where, "card has no `id` (a stable slug such as `ecs-task-role`)")
-        ok = False
-    else:
-        card_id = _text(source, entries["id"], "id", problems)
-        id_node = entries["id"][1]
-        if card_id is None:
-            ok = False
-        elif len(card_id) > schema.ID_MAX:
-            problems.error(
-                source.at(id_node), f"id is {len(card_id)} characters long; the limit is {schema.ID_MAX}"
-            )
-            ok = False
-        elif not schema.ID_RE.match(card_id):
-            problems.error(
-                source.at(id_node),
-                f"id {card_id!r} is not a valid slug: use lowercase letters, digits, '-', '_' and '.'",
-            )
-            ok = False
-
-    card_type = schema.DEFAULT_TYPE
-    if "type" in entries:
-        given = _text(source, entries["type"], "type", problems)
-        if given is None:
-            return None
-        if given not in schema.CARD_TYPES:
-            problems.error(
-                source.at(entries["type"][1]),
-                f"unknown card type {given!r}{_suggest(given, schema.CARD_TYPES)} "
-                f"(card types: {', '.join(schema.CARD_TYPES)})",
-            )
-            return None
-        card_type = given
-    spec = schema.CARD_TYPES[card_type]
-
-    fields: dict[str, str] = {}
-    locations: dict[str, Location] = {}
-    for key, (key_node, value_node) in entries.items():
-        if key in schema.CARD_KEYS:
-            continue
-        if key not in schema.FIELDS:
-            problems.error(
-                source.at(key_node),
-                f"unknown key {key!r}{_suggest(key, schema.ALL_CARD_KEYS)}",
-            )
-            ok = False
-            continue
-        if key not in spec.fields:
+    for key, (key_node, _value) in entries.items():
+        if key in schema.FIELDS and key not in spec.fields:
             problems.error(
                 source.at(key_node),
                 f"field {key!r} does not belong to a {card_type} card "
                 f"({card_type} cards have {', '.join(spec.fields)})",
             )
-            ok = False
-            continue
-        value = _text(source, (key_node, value_node), key, problems)
-        if value is None:
-            ok = False
-            continue
-        if len(value) > schema.MAX_FIELD_CHARS:
-            problems.error(
-                source.at(value_node),
-                f"{key!r} is {len(value):,} characters; the limit is {schema.MAX_FIELD_CHARS:,}",
-            )
-            ok = False
-            continue
-        fields[key] = value
-        locations[key] = source.at(value_node)
-
     for key in spec.required:
         if key not in entries:
             named = f" {card_id!r}" if card_id else ""
             problems.error(where, f"{card_type} card{named} is missing {key!r}")
-            ok = False
-
-    if card_type == "cloze" and "text" in fields and not schema.CLOZE_RE.search(fields["text"]):
-        problems.error(
-            locations["text"],
-            "cloze text has no deletion: mark what to hide as {{c1::...}}",
-        )
-        ok = False
-
-    tags = _tags(source, entries.get("tags"), problems)
-    if not ok or card_id is None:
-        return None
-    return Card(card_id, card_type, fields, locations, tuple(tags), where)
 
 
 def _check_unique_ids(deck: Deck, problems: Problems) -> None:
@@ -304,8 +261,9 @@ def _tags(source: Source, entry: Entry | None, problems: Problems) -> list[str]:
         tag = _text(source, (item, item), "tags", problems)
         if tag is None:
             continue
-        if not schema.TAG_RE.match(tag):
-            problems.error(source.at(item), f"tag {tag!r} contains a space; use '_' or '::'")
+        message = schema.check_tag(tag)
+        if message:
+            problems.error(source.at(item), message)
             continue
         tags.append(tag)
     return tags

@@ -1,11 +1,17 @@
 """GUIDs and ids come from stable keys only; change times move strictly forward."""
 
+import subprocess
+import sys
+
 from deckgen import identity
 from deckgen.lock import Lock, NoteStamp, NoteTypeStamp, Stamp
 
 
 def test_guid_depends_only_on_namespace_and_id():
-    assert identity.note_guid("ns", "card-a") == identity.note_guid("ns", "card-a")
+    # The same in another process (another hash seed, nothing cached).
+    script = "from deckgen import identity; print(identity.note_guid('ns', 'card-a'))"
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == identity.note_guid("ns", "card-a")
     assert identity.note_guid("ns", "card-a") != identity.note_guid("ns", "card-b")
     assert identity.note_guid("ns", "card-a") != identity.note_guid("other", "card-a")
 
