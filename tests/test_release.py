@@ -6,6 +6,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,24 @@ def test_readme_download_links_list_every_package(real_cards, tmp_path):
     section = readme.split("\n## Download\n", 1)[1].split("\n## ", 1)[0]
     listed = [line for line in section.splitlines() if re.match(r"- \[.*\]\(https://", line)]
     assert listed == expected, "README's Download list should be:\n" + "\n".join(expected)
+
+
+def test_release_attaches_deckgens_wheel_and_sdist(locked_cards, tmp_path):
+    out = tmp_path / "release"
+    out.mkdir()
+    (out / "deckgen-0.0.1-py3-none-any.whl").write_bytes(b"from an earlier run")  # never published
+    result = run_script("release.py", "--cards", locked_cards, "--out", out, "--python-package")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    wheel, sdist = f"deckgen-{version}-py3-none-any.whl", f"deckgen-{version}.tar.gz"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    packages = [p["file"] for p in manifest["packages"]]
+    assert _assets(out) == [*packages, "SHA256SUMS", "manifest.json", sdist, wheel]
+    sums = (out / "SHA256SUMS").read_text(encoding="utf-8")
+    assert sorted(line.split("  ")[1] for line in sums.splitlines()) == sorted([*packages, sdist, wheel])
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert sums in (out / "RELEASE-NOTES.md").read_text(encoding="utf-8")
+    with zipfile.ZipFile(out / wheel) as archive:
+        assert "deckgen/cli.py" in archive.namelist()
