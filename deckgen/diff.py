@@ -1,21 +1,20 @@
 """`deckgen diff OLD.apkg NEW.apkg`: what learners get from one package to the next.
 
 Notes are matched by GUID, as Anki matches them on import, and named by their card id
-(the note's ID field) and topic (their subdeck). The result reads as release notes:
-added, changed (with a short field diff) and removed cards, per topic.
+(the note's ID field) and topic (their subdeck). Packages are read by `anki_package`, so
+either side may be a deckgen build or anything Anki exports (.apkg, .colpkg, any version).
+The result reads as release notes: added, changed (with a short field diff) and removed
+cards, per topic.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import sqlite3
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DeckError, Location, Problem
+from .anki_package import AnkiPackage, read_anki_package
 from .render import plain_text
 from .schema import cloze_revealed
 
@@ -58,48 +57,31 @@ class PackageDiff:
 
 
 def read_package(path: Path) -> PackageContents:
-    """Read an .apkg's notes. Raises DeckError if it is not a readable Anki package."""
-    where = Location(str(path))
-    try:
-        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as folder:
-            names = archive.namelist()
-            inner = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
-            if inner is None:
-                raise DeckError([Problem(where, "not an Anki package: no collection inside")])
-            db = archive.extract(inner, folder)
-            connection = sqlite3.connect(db)
-            try:
-                return _read_collection(connection)
-            finally:
-                connection.close()
-    except FileNotFoundError:
-        raise DeckError([Problem(where, "file not found")]) from None
-    except (zipfile.BadZipFile, sqlite3.DatabaseError, KeyError, ValueError) as exc:
-        raise DeckError([Problem(where, f"not a readable Anki package ({exc})")]) from None
+    """Read a package's notes (any format Anki writes). Raises DeckError if it is not readable."""
+    return contents_of(read_anki_package(path))
 
 
-def _read_collection(connection: sqlite3.Connection) -> PackageContents:
-    decks_json, models_json = connection.execute("select decks, models from col").fetchone()
-    decks = {int(k): v["name"] for k, v in json.loads(decks_json).items()}
-    models = json.loads(models_json)
+def contents_of(package: AnkiPackage) -> PackageContents:
+    """The notes of a package as `deckgen diff` compares them: by GUID, named by card id and topic."""
     note_types = {
-        m["name"]: json.dumps([m["css"], [(t["qfmt"], t["afmt"]) for t in m["tmpls"]]])
-        for m in models.values()
+        note_type.name: json.dumps([note_type.css, [(t.qfmt, t.afmt) for t in note_type.templates]])
+        for note_type in package.note_types.values()
     }
-    deck_of = dict(connection.execute("select nid, min(did) from cards group by nid"))
+    # A note's topic is the deck of its first card by deck id, as before this reader.
+    deck_of: dict[int, int] = {}
+    for card in package.cards:
+        deck_of[card.note_id] = min(deck_of.get(card.note_id, card.deck_id), card.deck_id)
     notes = {}
-    for note_id, guid, mid, flds, tags in connection.execute("select id, guid, mid, flds, tags from notes"):
-        model = models[str(mid)]
-        names = [f["name"] for f in sorted(model["flds"], key=lambda f: f["ord"])]
-        fields = dict(zip(names, flds.split("\x1f"), strict=False))
-        deck_name = decks.get(deck_of.get(note_id), "")
-        notes[guid] = PackageNote(
-            guid=guid,
-            card_id=fields.get("ID") or guid,
-            topic=deck_name.split("::")[-1],
-            note_type=model["name"],
+    for note in package.notes:
+        fields = package.fields_of(note)
+        deck = package.decks.get(deck_of.get(note.id, 0))
+        notes[note.guid] = PackageNote(
+            guid=note.guid,
+            card_id=fields.get("ID") or note.guid,
+            topic=deck.name.split("::")[-1] if deck else "",
+            note_type=package.note_type_of(note).name,
             fields={k: v for k, v in fields.items() if k != "ID"},
-            tags=tuple(tags.split()),
+            tags=note.tags,
         )
     return PackageContents(notes, note_types)
 
