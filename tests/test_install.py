@@ -51,7 +51,9 @@ def test_a_wheel_built_from_the_sdist_installs_and_builds_a_new_deck(tmp_path, a
 
     with tarfile.open(sdist) as archive:
         in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert package_files() | {"LICENSE", "README.md", "pyproject.toml", "constraints.txt"} <= in_sdist
+    missing = package_files() - in_sdist
+    assert not missing, f"not in the sdist (add them to package-data in pyproject.toml): {sorted(missing)}"
+    assert {"LICENSE", "README.md", "pyproject.toml", "constraints.txt"} <= in_sdist
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
         metadata = HeaderParser().parsestr(archive.read(f"deckgen-{version}.dist-info/METADATA").decode())
