@@ -16,6 +16,8 @@ the reviewer with no answer typed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -120,6 +122,51 @@ def _asset(name: str) -> str:
     return files("deckgen").joinpath(f"style/{name}").read_text(encoding="utf-8")
 
 
+# MathJax 3, which Anki renders \(...\) and \[...\] with: the copy vendored at a pinned
+# version (deckgen/vendor/mathjax/README.md), put beside the page under this name.
+MATHJAX_FILE = "tex-svg-full.js"
+_MATHJAX_SOURCE = "vendor/mathjax/tex-svg-full.js"
+
+
+def content_security_policy(nonce: str) -> str:
+    """The page's seal: what its <meta http-equiv="Content-Security-Policy"> allows.
+
+    A field is HTML that goes onto the page as it is, as in Anki. Whatever a field
+    holds, the page runs only its own scripts and styles and loads only local files,
+    so a `<script>`, an `onerror=`, a remote `<img>` or `<iframe>`, or a `<style>` that
+    hides the page does nothing. Measured in Chromium by tests/test_browser_preview_sealed.py.
+    """
+    return "; ".join(
+        [
+            # Anything not named below (fetch, frames, fonts, objects, audio, workers) is refused.
+            "default-src 'none'",
+            # The page's inline script and MathJax's file, by nonce. Not 'self': for a page
+            # opened from file:// Chromium's 'self' is every file on the disk.
+            f"script-src 'nonce-{nonce}'",
+            # The page's two <style>s and the one MathJax adds; not a field's <style> or <link>.
+            f"style-src 'nonce-{nonce}'",
+            # style="..." as Anki shows it (Markdown's aligned table columns are style
+            # attributes); preview.css keeps such a style inside its own card.
+            "style-src-attr 'unsafe-inline'",
+            # The deck's media beside the page. 'self' of a file:// page is file: only, never the
+            # network; of a page served over http, that server.
+            "img-src 'self'",
+            # Neither falls back to default-src: a field's <base href> cannot move the page's
+            # relative links, and a field's <form> cannot send anything anywhere.
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
+    )
+
+
+def _nonce(body: str) -> str:
+    # A nonce no field can carry: it is a hash of the page's body, fields included, so a
+    # field holding it would hold a hash of itself. A hash rather than random bytes, so the
+    # same cards give the same page.
+    digest = hashlib.sha256(b"deckgen preview nonce\0" + body.encode("utf-8")).digest()
+    return base64.b64encode(digest[:18]).decode("ascii")
+
+
 def _card_html(card: PreviewCard) -> str:
     e = html.escape
     tags = " ".join(f'<span class="pv-tag">{e(tag)}</span>' for tag in card.tags)
@@ -165,21 +212,7 @@ def preview_page(compiled: CompiledDeck) -> PreviewPage:
         )
     notes_total = len(compiled.cards)
     summary = f"{notes_total} notes, {len(all_cards)} cards"
-    page = f"""<!doctype html>
-<html lang="en" data-theme="auto">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<title>{e(title)}: card preview</title>
-<style>
-{card_css()}
-</style>
-<style>
-{_asset("preview.css")}
-</style>
-</head>
-<body>
+    body = f"""<body>
 <header class="pv-bar">
 <div class="pv-title"><h1>{e(title)}</h1>
 <button type="button" id="pv-theme" title="Light, dark, or as the system says">Theme: auto</button></div>
@@ -191,11 +224,32 @@ def preview_page(compiled: CompiledDeck) -> PreviewPage:
 <p class="pv-empty" id="pv-empty" hidden>No card matches.</p>
 {chr(10).join(sections)}
 </main>
-<script>
+</body>
+"""
+    nonce = _nonce(body)
+    # The policy comes first, before anything it governs. Every element that runs or styles
+    # is in the head, before the first card: a field's unclosed tag cannot swallow one.
+    # MathJax is deferred: it runs once the cards are parsed, after preview.js set it up.
+    page = f"""<!doctype html>
+<html lang="en" data-theme="auto">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{content_security_policy(nonce)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>{e(title)}: card preview</title>
+<style nonce="{nonce}">
+{card_css()}
+</style>
+<style nonce="{nonce}">
+{_asset("preview.css")}
+</style>
+<script nonce="{nonce}">
 {_asset("preview.js")}
 </script>
-</body>
-</html>
+<script nonce="{nonce}" src="{MATHJAX_FILE}" defer></script>
+</head>
+{body}</html>
 """
     return PreviewPage(page, tuple(media[name] for name in sorted(media)), tuple(all_cards))
 
@@ -226,6 +280,8 @@ def write_preview(cards_dir: Path, out_dir: Path) -> PreviewResult:
     with StagedFiles() as staged:
         for item in page.media:
             staged.copy(folder / item.name, item.source)
+        mathjax = files("deckgen").joinpath(_MATHJAX_SOURCE).read_bytes()
+        staged.stage(folder / MATHJAX_FILE).write_bytes(mathjax)
         staged.write_text(folder / PAGE_FILE, page.html)
         staged.commit()
     keep = {item.name for item in page.media}
