@@ -19,11 +19,11 @@ from .cache import BuildCache
 from .compile import CompiledDeck, Progress, compile_deck, fewer_collections
 from .errors import DeckError, Problems, display_path
 from .identity import Identified, Stamping, build_time, identify, identity_problems
-from .lock import LOCK_FILE, dump_lock, locked_problems, read_lock
+from .lock import LOCK_FILE, dump_lock, locked_problems, read_lock_merging
 from .output import StagedFiles
 from .package import PackageJob, package_key, plan_packages, write_package
 from .render import usable_cores
-from .report import PackageSummary, TopicSummary, report_texts, summaries
+from .report import PackageSummary, TopicSummary, previous_packages, report_texts, summaries
 
 # Below this many notes in the packages after the first, a second process costs more
 # than it saves (a one-card rebuild writes the whole deck and one topic).
@@ -48,6 +48,8 @@ class BuildResult:
     lock_written: bool
     warnings: list
     work: BuildWork = field(default_factory=BuildWork)
+    lock_merged: bool = False  # the lock held a git merge conflict, resolved by this build
+    removed_files: tuple[Path, ...] = ()  # stale packages of this deck's previous build
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class _Checked:
     lock_path: Path
     old_lock_text: str | None
     new_lock_text: str
+    lock_merged: bool  # the lock held a git merge conflict, resolved here
 
 
 def _check_identity(compiled: CompiledDeck, *, locked: bool, now: int | None) -> _Checked:
@@ -63,7 +66,7 @@ def _check_identity(compiled: CompiledDeck, *, locked: bool, now: int | None) ->
     lock_path = compiled.deck.cards_dir / LOCK_FILE
     display = display_path(lock_path)
     problems = Problems()
-    old_lock = read_lock(lock_path, display, problems)
+    old_lock, merged = read_lock_merging(lock_path, display, problems, locked=locked)
     problems.raise_if_errors()
     assert old_lock is not None
     identified = identify(compiled, old_lock, build_time() if now is None else now)
@@ -76,13 +79,20 @@ def _check_identity(compiled: CompiledDeck, *, locked: bool, now: int | None) ->
         errors = locked_problems(display, lock_path.exists(), old_lock_text, new_lock_text, changes)
     if errors:
         raise DeckError(errors)
-    return _Checked(identified, lock_path, old_lock_text, new_lock_text)
+    return _Checked(identified, lock_path, old_lock_text, new_lock_text, merged)
 
 
-def check(cards_dir: Path, *, locked: bool = False) -> tuple[CompiledDeck, Stamping]:
+@dataclass(frozen=True)
+class CheckResult:
+    compiled: CompiledDeck
+    stamping: Stamping
+    lock_merged: bool  # the lock holds a git merge conflict that `build` will resolve
+
+
+def check(cards_dir: Path, *, locked: bool = False) -> CheckResult:
     """Everything `build` checks, writing nothing. Raises DeckError."""
     checked = _check_identity(compile_deck(cards_dir), locked=locked, now=None)
-    return checked.identified.compiled, checked.identified.stamping
+    return CheckResult(checked.identified.compiled, checked.identified.stamping, checked.lock_merged)
 
 
 @fewer_collections()
@@ -108,6 +118,7 @@ def build(
     packages, topics = summaries(compiled, jobs, out_dir)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    stale = previous_packages(out_dir, compiled.deck.config.namespace) - {job.name for job in jobs}
     with StagedFiles() as staged:
         files: dict[str, Path] = {}  # package name -> its bytes (staged, or kept as it is)
         pending: list[tuple[Path, PackageJob, str]] = []
@@ -129,13 +140,25 @@ def build(
             staged.write_text(checked.lock_path, checked.new_lock_text)
         staged.commit()
     cache.commit([out_dir / job.name for job in jobs])
-    _remove_stale_packages(out_dir, compiled.deck.config.namespace, {job.name for job in jobs})
+    for name in sorted(stale):
+        (out_dir / name).unlink(missing_ok=True)
     work = BuildWork(
         tuple(cache.topics_read), tuple(cache.fields_rendered), tuple(job.name for _t, job, _k in pending)
     )
     lock_written = checked.new_lock_text != checked.old_lock_text
     stamping = checked.identified.stamping
-    return BuildResult(packages, topics, stamping, checked.lock_path, lock_written, compiled.warnings, work)
+    removed = tuple(out_dir / name for name in sorted(stale))
+    return BuildResult(
+        packages,
+        topics,
+        stamping,
+        checked.lock_path,
+        lock_written,
+        compiled.warnings,
+        work,
+        checked.lock_merged,
+        removed,
+    )
 
 
 def _write_packages(
@@ -169,10 +192,3 @@ def _write_packages(
             for future in futures:
                 future.cancel()
             raise
-
-
-def _remove_stale_packages(out_dir: Path, namespace: str, keep: set[str]) -> None:
-    """A topic that was removed or renamed must not linger as a package to publish."""
-    for path in out_dir.glob(f"{namespace}*.apkg"):
-        if path.name not in keep:
-            path.unlink()

@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import sys
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,11 @@ def _encode(value: object) -> object:
 
 def _decode(kind: object, value: object) -> object:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):  # X | None
+        if value is None and type(None) in args:
+            return None
+        (kind,) = [arg for arg in args if arg is not type(None)]
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
     if kind is Location:
         path, line, column = value  # type: ignore[misc]
         return Location(_expect(str, path), _expect(int, line), _expect(int, column))

@@ -17,9 +17,6 @@ class Card:
     tags: tuple[str, ...]
     location: Location  # where the card starts (its `- id:` line)
 
-    def __hash__(self) -> int:
-        return hash((self.id, self.location))
-
 
 @dataclass(frozen=True)
 class Topic:
@@ -29,6 +26,16 @@ class Topic:
     display: str  # path as shown in messages
     tags: tuple[str, ...]
     cards: tuple[Card, ...]
+    title_at: Location | None = None  # where `deck:` is written
+
+    @property
+    def slug(self) -> str:
+        return topic_slug(self.key)
+
+
+def topic_slug(key: str) -> str:
+    """A topic key as one word: the end of its package's file name ("ecs/extra" -> "ecs-extra")."""
+    return key.replace("/", "-")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class DeckConfig:
     description: str
     topic_order: tuple[str, ...]
     path: Path | None  # None when the config comes from defaults
+    namespace_at: Location | None = None  # where `namespace:` is written
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
         if bars:
             bars.close()
     _print_problems(result.warnings)
+    _print_identity_notices(result.stamping, result.lock_merged, result.lock_path)
     if quiet:
         return
     click.echo("Decks:")
@@ -150,14 +151,44 @@ def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
         click.echo(
             f"  {package.path}  ({what}: {package.decks} decks, {package.notes} notes, {package.cards} cards)"
         )
+    for path in result.removed_files:
+        click.echo(f"  removed {path} (a package this deck no longer has)")
     s = result.stamping
     click.echo(
         f"Changes since the lock: {len(s.added)} added, {len(s.changed)} changed, {len(s.removed)} removed"
     )
+    for label, ids in (("added", s.added), ("changed", s.changed), ("restored", s.restored)):
+        if ids:
+            click.echo(f"  {label}: {_some(ids)}")
     for card_id in s.removed:
         click.echo(f"  removed: {card_id} (stays in learners' collections; its id stays reserved)")
+    for card_id, old, new in s.moved:
+        click.echo(f"  moved: {card_id} from topic {old} to {new} (learners who have it keep it in {old})")
     if result.lock_written:
         click.echo(f"Lock updated: {result.lock_path} (commit it with the cards)")
+
+
+def _some(ids: list[str], shown: int = 10) -> str:
+    """Card ids for a summary line: all of them, or the first few and how many more."""
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
+
+
+def _print_identity_notices(stamping, lock_merged: bool, lock_path: Path) -> None:
+    """What learners will notice that is easy to do by accident: always shown, on stderr."""
+    if lock_merged:
+        click.echo(
+            f"deckgen: {lock_path} had a git merge conflict; resolved it: every card changed on "
+            "either side gets a new change time (commit the lock)",
+            err=True,
+        )
+    for _key, old, new in stamping.renamed:
+        click.echo(
+            f"warning: deck {old!r} is renamed to {new!r}. Anki matches decks by name: learners who "
+            f"have {old!r} keep their cards there, and get a new deck {new!r} for new cards. "
+            "Put the old title back unless you mean it.",
+            err=True,
+        )
 
 
 @main.command()
@@ -171,9 +202,13 @@ def check(cards_dir: Path, locked: bool, strict: bool) -> None:
     near-duplicate questions, long answers, a cloze hiding most of its text,
     scripts or event handlers in fields.
     """
-    compiled, _stamping = run_check(cards_dir, locked=locked)
+    result = run_check(cards_dir, locked=locked)
+    compiled = result.compiled
     warnings = compiled.warnings + quality_warnings(compiled)
     _print_problems(warnings)
+    _print_identity_notices(result.stamping, False, compiled.deck.cards_dir / "deck.lock")
+    if result.lock_merged:
+        click.echo("deckgen: the lock has a git merge conflict; `deckgen build` resolves it", err=True)
     notes = len(compiled.cards)
     click.echo(
         f"{notes} notes in {len(compiled.deck.topics)} topics: no errors"

@@ -15,12 +15,12 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from . import notetypes
 from .compile import CompiledDeck
 from .errors import Location, Problem
-from .lock import Lock, NoteStamp, NoteTypeStamp, Stamp
+from .lock import ROOT, DeckStamp, Lock, NoteStamp, NoteTypeStamp
 from .notetypes import NOTE_TYPES
 
 # ---------------------------------------------------------------------------------
@@ -86,6 +86,15 @@ def _next_time(previous: int, now: int) -> int:
 
 
 @dataclass(frozen=True)
+class NoteContent:
+    """What the lock keeps of a live note: its content hash, topic and card type."""
+
+    hash: str
+    topic: str
+    type: str
+
+
+@dataclass(frozen=True)
 class Stamping:
     """The lock after this build, and what changed relative to the lock before it."""
 
@@ -95,30 +104,47 @@ class Stamping:
     removed: list[str]  # removed in this build (not those removed earlier)
     reused: list[str]  # ids that were removed earlier and now come back with other content
     field_changes: list[tuple[str, tuple[str, ...], tuple[str, ...]]]  # (note type, old, new)
+    type_changes: list[tuple[str, str, str]] = field(default_factory=list)  # (card id, old, new)
+    moved: list[tuple[str, str, str]] = field(default_factory=list)  # (card id, old topic, new)
+    renamed: list[tuple[str, str, str]] = field(default_factory=list)  # (deck key, old name, new)
+    restored: list[str] = field(default_factory=list)  # removed earlier, back with the same content
 
 
 def stamp(
     old: Lock,
-    notes: dict[str, tuple[str, str]],  # card id -> (content hash, topic)
+    notes: dict[str, NoteContent],
     note_types: dict[str, tuple[str, tuple[str, ...]]],  # key -> (hash, fields)
-    decks: dict[str, str],  # deck name -> hash
+    decks: dict[str, tuple[str, str]],  # ROOT or topic key -> (full name, hash)
     now: int,
+    namespace: str = "",
 ) -> Stamping:
-    added, changed, removed, reused = [], [], [], []
+    """Compare this build's content with the lock: new content gets a time strictly
+    later than the one before, unchanged content keeps its time."""
+    added, changed, removed, reused, restored = [], [], [], [], []
+    type_changes, moved = [], []
     new_notes: dict[str, NoteStamp] = {}
-    for card_id, (digest, topic) in notes.items():
+    for card_id, note in notes.items():
         before = old.notes.get(card_id)
+        fresh = NoteStamp(note.hash, now, note.topic, note.type)
         if before is None:
             added.append(card_id)
-            new_notes[card_id] = NoteStamp(digest, now, topic)
-        elif before.removed and before.hash != digest:
+            new_notes[card_id] = fresh
+            continue
+        if before.type and before.type != note.type:
+            type_changes.append((card_id, before.type, note.type))
+        if before.topic and before.topic != note.topic and not before.removed:
+            moved.append((card_id, before.topic, note.topic))
+        if before.removed and before.hash != note.hash:
             reused.append(card_id)
             new_notes[card_id] = before
-        elif before.hash != digest:
+        elif before.removed:  # back as it was: newer than its retired version
+            restored.append(card_id)
+            new_notes[card_id] = replace(fresh, changed=_next_time(before.changed, now))
+        elif before.hash != note.hash:
             changed.append(card_id)
-            new_notes[card_id] = NoteStamp(digest, _next_time(before.changed, now), topic)
+            new_notes[card_id] = replace(fresh, changed=_next_time(before.changed, now))
         else:
-            new_notes[card_id] = replace(before, topic=topic, removed=False)
+            new_notes[card_id] = replace(before, topic=note.topic, type=note.type)
     for card_id, before in old.notes.items():
         if card_id not in notes:
             if not before.removed:
@@ -128,23 +154,40 @@ def stamp(
     field_changes = []
     new_types: dict[str, NoteTypeStamp] = dict(old.note_types)
     for key, (digest, fields) in note_types.items():
-        before = old.note_types.get(key)
-        if before is None:
+        before_type = old.note_types.get(key)
+        if before_type is None:
             new_types[key] = NoteTypeStamp(digest, now, fields)
-        elif before.fields != fields:
-            field_changes.append((key, before.fields, fields))
-        elif before.hash != digest:
-            new_types[key] = NoteTypeStamp(digest, _next_time(before.changed, now), fields)
+        elif before_type.fields != fields:
+            field_changes.append((key, before_type.fields, fields))
+        elif before_type.hash != digest:
+            new_types[key] = NoteTypeStamp(digest, _next_time(before_type.changed, now), fields)
 
-    new_decks: dict[str, Stamp] = dict(old.decks)
-    for name, digest in decks.items():
-        before = old.decks.get(name)
+    new_decks, renamed = _stamp_decks(old, decks, now)
+    lock = Lock(namespace or old.namespace, new_notes, new_types, new_decks)
+    return Stamping(
+        lock, added, changed, removed, reused, field_changes, type_changes, moved, renamed, restored
+    )
+
+
+def _stamp_decks(
+    old: Lock, decks: dict[str, tuple[str, str]], now: int
+) -> tuple[dict[str, DeckStamp], list[tuple[str, str, str]]]:
+    """Decks by key; a lock of format 1 kept them by name, so they are found by name."""
+    by_name = {stamp.name: stamp for stamp in old.decks.values()}
+    new_decks = dict(old.decks) if old.format != 1 else {}
+    renamed = []
+    for key, (name, digest) in decks.items():
+        before = old.decks.get(key) if old.format != 1 else by_name.get(name)
         if before is None:
-            new_decks[name] = Stamp(digest, now)
-        elif before.hash != digest:
-            new_decks[name] = Stamp(digest, _next_time(before.changed, now))
-
-    return Stamping(Lock(new_notes, new_types, new_decks), added, changed, removed, reused, field_changes)
+            new_decks[key] = DeckStamp(digest, now, name)
+            continue
+        if before.name != name:
+            renamed.append((key, before.name, name))
+        if before.hash != digest:
+            new_decks[key] = DeckStamp(digest, _next_time(before.changed, now), name)
+        else:
+            new_decks[key] = replace(before, name=name)
+    return new_decks, renamed
 
 
 @dataclass(frozen=True)
@@ -156,6 +199,7 @@ class Identified:
     stamping: Stamping
     values: dict[str, list[str]]  # card id -> field values
     now: int
+    old_namespace: str = ""  # the namespace the lock was written for ("" if none)
 
 
 def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
@@ -164,7 +208,9 @@ def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
         rc.card.id: NOTE_TYPES[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
     }
     note_hashes = {
-        rc.card.id: (content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic)
+        rc.card.id: NoteContent(
+            content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic, rc.card.type
+        )
         for rc in compiled.cards
     }
     css = notetypes.card_css()
@@ -173,18 +219,42 @@ def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
         spec = NOTE_TYPES[key]
         type_hashes[key] = (content_hash(spec.label, spec.fields, spec.templates, css), spec.fields)
     root_name = compiled.root_name()
-    deck_hashes = {root_name: content_hash(root_name, compiled.root_description())}
+    deck_hashes = {ROOT: (root_name, content_hash(root_name, compiled.root_description()))}
     for topic in compiled.deck.topics:
         name = compiled.deck_name(topic.key)
-        deck_hashes[name] = content_hash(name, "")
-    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes, now)
-    return Identified(compiled, stamping, values, now)
+        deck_hashes[topic.key] = (name, content_hash(name, ""))
+    namespace = compiled.deck.config.namespace
+    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes, now, namespace)
+    return Identified(compiled, stamping, values, now, old_lock.namespace)
 
 
 def identity_problems(identified: Identified, lock_display: str) -> list[Problem]:
     """What the stamping found that would break learners' collections: each an error."""
     problems = []
+    config = identified.compiled.deck.config
+    before = identified.old_namespace
+    if before and before != config.namespace:
+        problems.append(
+            Problem(
+                config.namespace_at or Location(lock_display, 1, 1),
+                f"namespace changed from {before!r} to {config.namespace!r}, but the lock says this deck "
+                f"was published as {before!r}. Every note's identity comes from the namespace: every "
+                "learner would get a second copy of every card, and the download names would change. "
+                f"Put back `namespace: {before}`. To start a new deck on purpose, build it from a new "
+                f"cards folder, or delete {lock_display} (learners of the old deck keep it as it is).",
+            )
+        )
     by_id = {rc.card.id: rc.card for rc in identified.compiled.cards}
+    for card_id, old, new in identified.stamping.type_changes:
+        problems.append(
+            Problem(
+                by_id[card_id].location,
+                f"card {card_id!r} changed its type from {old} to {new}. Anki keeps a note's note type "
+                "on import: every learner who has this card would get it as 'conflicting' and keep the "
+                f"old {old} card for ever. Keep `type: {old}`, or give the {new} card a new id (the old "
+                "one is then retired: learners are told, see the README).",
+            )
+        )
     for card_id in identified.stamping.reused:
         problems.append(
             Problem(

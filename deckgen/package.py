@@ -27,7 +27,9 @@ from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
 from . import notetypes
+from .cards import topic_slug
 from .identity import Identified, deck_id, note_guid, note_type_id
+from .lock import ROOT
 from .notetypes import NOTE_TYPES
 
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
@@ -105,7 +107,7 @@ def package_name(namespace: str, topic: str | None = None) -> str:
     """Stable file names (no version in them), so download links never go stale."""
     if topic is None:
         return f"{namespace}.apkg"
-    return f"{namespace}-{topic.replace('/', '-')}.apkg"
+    return f"{namespace}-{topic_slug(topic)}.apkg"
 
 
 def plan_packages(identified: Identified) -> list[PackageJob]:
@@ -127,7 +129,7 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
         )
     root_name = compiled.root_name()
     root = PackageDeck(
-        deck_id(namespace), root_name, compiled.root_description(), lock.decks[root_name].changed, ()
+        deck_id(namespace), root_name, compiled.root_description(), lock.decks[ROOT].changed, ()
     )
     topics, position = [], 0
     cards_by_topic = compiled.cards_by_topic()
@@ -150,7 +152,9 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
             )
             media.update((item.name, item.source) for item in rc.media)
         name = compiled.deck_name(topic.key)
-        deck = PackageDeck(deck_id(namespace, topic.key), name, "", lock.decks[name].changed, tuple(notes))
+        deck = PackageDeck(
+            deck_id(namespace, topic.key), name, "", lock.decks[topic.key].changed, tuple(notes)
+        )
         topics.append(
             PackageJob(
                 package_name(namespace, topic.key),

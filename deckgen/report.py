@@ -131,3 +131,19 @@ def manifest_text(
         "cards": sum(d["cards"] for d in decks),
     }
     return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+
+
+def previous_packages(out_dir: Path, namespace: str) -> set[str]:
+    """The packages this deck's previous build wrote in `out_dir`, as its manifest lists
+    them; none if the manifest is missing, unreadable, or another deck's. A build
+    removes those it no longer writes, and never touches any other file."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        if manifest.get("namespace") != namespace:
+            return set()
+        names = {entry["file"] for entry in manifest["packages"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+    return {
+        name for name in names if isinstance(name, str) and Path(name).name == name and name.endswith(".apkg")
+    }

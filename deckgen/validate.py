@@ -42,14 +42,21 @@ def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | Non
         )
         config = _default_config(cards_dir)
 
-    topic_files = {}
+    topic_files: dict[str, Path] = {}
     for path in sorted(cards_dir.rglob("*.y*ml")):
         relative = path.relative_to(cards_dir)
         if path == config_path or any(part.startswith(".") for part in relative.parts):
             continue
-        if path.suffix not in (".yaml", ".yml") or not path.is_file():
-            continue
+        if path.suffix not in (".yaml", ".yml") or path.is_dir():
+            continue  # anything else (a dangling link, a pipe) is for read_source to explain
         key = relative.with_suffix("").as_posix()
+        if key in topic_files:
+            problems.error(
+                Location(display_path(path)),
+                f"{display_path(topic_files[key])} and this file are the same topic {key!r}; "
+                "keep one of them (rename or merge the other)",
+            )
+            continue
         topic_files[key] = path
 
     ordered = [key for key in config.topic_order if key in topic_files]
@@ -60,6 +67,7 @@ def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | Non
         if topic is not None:
             topics.append(topic)
     deck = Deck(config, tuple(topics), cards_dir)
+    _check_unique_topics(deck, problems)
     _check_unique_ids(deck, problems)
     if not topic_files:
         problems.error(Location(display_path(cards_dir)), "no topic files (*.yaml) found")
@@ -113,6 +121,7 @@ def _read_config(path: Path, problems: Problems) -> DeckConfig:
         description=values.get("description", ""),
         topic_order=tuple(topic_order),
         path=path,
+        namespace_at=source.at(entries["namespace"][1]) if "namespace" in entries else None,
     )
 
 
@@ -142,7 +151,8 @@ def read_topic_file(key: str, path: Path, problems: Problems) -> Topic | None:
             card = _read_card(source, item, problems)
             if card is not None:
                 cards.append(card)
-    return Topic(key, title or key, path, display, tuple(tags), tuple(cards))
+    title_at = source.at(entries["deck"][1]) if "deck" in entries else None
+    return Topic(key, title or key, path, display, tuple(tags), tuple(cards), title_at)
 
 
 def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | None:
@@ -198,6 +208,28 @@ def _check_fields(
             problems.error(where, f"{card_type} card{named} is missing {key!r}")
 
 
+def _check_unique_topics(deck: Deck, problems: Problems) -> None:
+    """Two topics may not share a package name, nor a subdeck title (Anki would rename
+    one of them to "Title_" and learners would get two decks)."""
+    slugs: dict[str, Topic] = {}
+    titles: dict[str, Topic] = {}
+    for topic in deck.topics:
+        other = slugs.setdefault(topic.slug, topic)
+        if other is not topic:
+            problems.error(
+                Location(topic.display, 1, 1),
+                f"{other.display} and {topic.display} would both be written to the package "
+                f"'{deck.config.namespace}-{topic.slug}.apkg'; rename one of the files",
+            )
+        other = titles.setdefault(topic.title, topic)
+        if other is not topic:
+            problems.error(
+                topic.title_at or Location(topic.display, 1, 1),
+                f"subdeck title {topic.title!r} is also the title of {other.display}; "
+                "give each topic its own `deck:` title",
+            )
+
+
 def _check_unique_ids(deck: Deck, problems: Problems) -> None:
     first_seen: dict[str, Location] = {}
     for _topic, card in deck.cards:
@@ -242,7 +274,7 @@ def _text(source: Source, entry: Entry, key: str, problems: Problems) -> str | N
     if not isinstance(node, yaml.ScalarNode):
         problems.error(source.at(node), f"{key!r} must be text, not {_kind(node)}")
         return None
-    if node.tag == NULL and node.style is None:
+    if node.tag == NULL and not node.style:
         problems.error(source.at(node), f"{key!r} is empty")
         return None
     value = node.value if node.tag == STR else node.value.strip()

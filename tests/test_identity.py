@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from deckgen import identity
-from deckgen.lock import Lock, NoteStamp, NoteTypeStamp, Stamp
+from deckgen.lock import DeckStamp, Lock, NoteStamp, NoteTypeStamp
 
 
 def test_guid_depends_only_on_namespace_and_id():
@@ -35,7 +35,12 @@ def test_deck_and_note_type_ids_differ_by_key():
 
 
 def _stamp(old, notes, now, note_types=None, decks=None):
-    return identity.stamp(old, notes, note_types or {}, decks or {}, now)
+    """Notes as {id: (hash, topic)} or {id: (hash, topic, type)}; basic by default."""
+    contents = {
+        card_id: identity.NoteContent(*note, *(("basic",) if len(note) == 2 else ()))
+        for card_id, note in notes.items()
+    }
+    return identity.stamp(old, contents, note_types or {}, decks or {}, now)
 
 
 def test_new_cards_get_now_and_unchanged_keep_their_time():
@@ -71,6 +76,7 @@ def test_removed_ids_stay_reserved():
     assert reuse.reused == ["b"]
     restore = _stamp(second.lock, {"a": ("h1", "t"), "b": ("h2", "t")}, 3000)
     assert restore.reused == [] and not restore.lock.notes["b"].removed
+    assert restore.restored == ["b"] and restore.lock.notes["b"].changed == 3000
 
 
 def test_note_type_field_change_is_reported_and_css_change_restamped():
@@ -82,8 +88,28 @@ def test_note_type_field_change_is_reported_and_css_change_restamped():
 
 
 def test_decks_restamped_on_change():
-    old = Lock(decks={"Root": Stamp("h", 1000)})
-    assert _stamp(old, {}, 1000, decks={"Root": ("h2")}).lock.decks["Root"].changed == 1001
+    old = Lock(decks={"": DeckStamp("h", 1000, "Root")})
+    assert _stamp(old, {}, 1000, decks={"": ("Root", "h2")}).lock.decks[""].changed == 1001
+
+
+def test_renamed_deck_is_reported_and_keeps_its_key():
+    old = Lock(decks={"": DeckStamp("h", 1000, "Root"), "t": DeckStamp("h", 1000, "Root::Old")})
+    stamping = _stamp(old, {}, 2000, decks={"": ("Root", "h"), "t": ("Root::New", "h2")})
+    assert stamping.renamed == [("t", "Root::Old", "Root::New")]
+    assert stamping.lock.decks["t"] == DeckStamp("h2", 2000, "Root::New")
+
+
+def test_format_1_lock_finds_decks_by_name():
+    old = Lock(decks={"Root": DeckStamp("h", 1000, "Root")}, format=1)
+    stamping = _stamp(old, {}, 2000, decks={"": ("Root", "h")})
+    assert stamping.lock.decks == {"": DeckStamp("h", 1000, "Root")} and stamping.renamed == []
+
+
+def test_type_change_and_move_are_reported():
+    first = _stamp(Lock(), {"a": ("h1", "t1", "basic"), "b": ("h2", "t1", "basic")}, 1000)
+    second = _stamp(first.lock, {"a": ("h3", "t1", "cloze"), "b": ("h2", "t2", "basic")}, 2000)
+    assert second.type_changes == [("a", "basic", "cloze")]
+    assert second.moved == [("b", "t1", "t2")] and second.lock.notes["b"].changed == 1000
 
 
 def test_source_date_epoch(monkeypatch):

@@ -1,16 +1,22 @@
 """The lock file: read, written one entry a line, damaged locks reported, --locked."""
 
+from dataclasses import replace
+
 from deckgen.errors import Problems
-from deckgen.lock import Lock, NoteStamp, NoteTypeStamp, Stamp, dump_lock, locked_problems, read_lock
+from deckgen.lock import DeckStamp, Lock, NoteStamp, NoteTypeStamp, dump_lock, locked_problems, read_lock
 
 LOCK = Lock(
     notes={
         "b-card": NoteStamp("h2", 1_700_000_100, "topic"),
         "a-card": NoteStamp("h1", 1_700_000_000, "topic"),
-        "gone": NoteStamp("h3", 1_600_000_000, "old", removed=True),
+        "gone": NoteStamp("h3", 1_600_000_000, "old", "basic", True, ("Q", "A", "", "gone"), ("t",), "r1"),
     },
     note_types={"basic": NoteTypeStamp("t1", 1_700_000_000, ("Front", "Back", "Extra", "ID"))},
-    decks={"Deck": Stamp("d1", 1_700_000_000), "Deck::Topic": Stamp("d2", 1_700_000_000)},
+    decks={
+        "": DeckStamp("d1", 1_700_000_000, "Deck"),
+        "topic": DeckStamp("d2", 1_700_000_000, "Deck::Topic"),
+    },
+    namespace="deck",
 )
 
 
@@ -33,9 +39,9 @@ def test_written_lock_reads_back_the_same(tmp_path):
 
 def test_lock_text_is_sorted_one_entry_a_line_and_deterministic():
     text = dump_lock(LOCK)
-    assert text == dump_lock(Lock(dict(reversed(LOCK.notes.items())), LOCK.note_types, LOCK.decks))
+    assert text == dump_lock(replace(LOCK, notes=dict(reversed(LOCK.notes.items()))))
     lines = text.splitlines()
-    notes = [line for line in lines if line.lstrip().startswith('"') and '"topic"' in line]
+    notes = [line for line in lines if line.lstrip().startswith('"') and '"type"' in line]
     assert [line.split('"')[1] for line in notes] == ["a-card", "b-card", "gone"]
     assert '"removed": true' in next(line for line in lines if '"gone"' in line)
     assert text.endswith("}\n")
@@ -52,14 +58,14 @@ def test_invalid_json_is_located(tmp_path):
 
 def test_damaged_lock_says_to_restore_it(tmp_path):
     path = tmp_path / "deck.lock"
-    path.write_text('{"format": 1, "notes": {"a": {"hash": 1}}}', encoding="utf-8")
+    path.write_text('{"format": 2, "notes": {"a": {"hash": 1}}}', encoding="utf-8")
     lock, problems = read(path)
     assert lock is None and "restore it from git" in problems.errors[0].message
 
 
 def test_unknown_format_is_refused(tmp_path):
     path = tmp_path / "deck.lock"
-    path.write_text(dump_lock(LOCK).replace('"format": 1', '"format": 99'), encoding="utf-8")
+    path.write_text(dump_lock(LOCK).replace('"format": 2', '"format": 99'), encoding="utf-8")
     lock, problems = read(path)
     assert lock is None and "unknown lock format 99" in problems.errors[0].message
 
@@ -69,3 +75,15 @@ def test_locked_needs_a_lock_and_no_change():
     assert locked_problems("deck.lock", True, "same", "same", {}) == []
     (problem,) = locked_problems("deck.lock", True, "old", "new", {"added": ["a", "b"], "changed": []})
     assert "added: a, b" in problem.message and "run `deckgen build` and commit the lock" in problem.message
+
+
+def test_format_1_lock_is_read(tmp_path):
+    path = tmp_path / "deck.lock"
+    path.write_text(
+        '{"format": 1, "note_types": {}, "decks": {"Deck": {"hash": "d", "changed": 5}},'
+        ' "notes": {"a": {"hash": "h", "changed": 5, "topic": "t"}}}',
+        encoding="utf-8",
+    )
+    lock, problems = read(path)
+    assert problems.items == [] and lock.format == 1 and lock.namespace == ""
+    assert lock.decks == {"Deck": DeckStamp("d", 5, "Deck")} and lock.notes["a"] == NoteStamp("h", 5, "t")

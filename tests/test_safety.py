@@ -40,7 +40,10 @@ def snapshot(*folders: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def built(tmp_path):
-    cards = write_deck(tmp_path / "cards", {"one": GOOD, "two": GOOD.replace("id: c", "id: t")})
+    cards = write_deck(
+        tmp_path / "cards",
+        {"one": GOOD, "two": GOOD.replace("id: c", "id: t").replace("deck: One", "deck: Two")},
+    )
     out = tmp_path / "build"
     build(cards, out, now=1_700_000_000)
     return cards, out
