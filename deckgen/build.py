@@ -17,13 +17,21 @@ from pathlib import Path
 
 from .cache import BuildCache
 from .compile import CompiledDeck, Progress, compile_deck, fewer_collections
-from .errors import DeckError, Problems, display_path
+from .errors import DeckError, Location, Problem, Problems, display_path
 from .identity import Identified, Stamping, build_time, identify, identity_problems
 from .lock import LOCK_FILE, dump_lock, locked_problems, read_lock_merging
 from .output import StagedFiles
 from .package import PackageJob, package_key, plan_packages, write_package
 from .render import usable_cores
-from .report import PackageSummary, TopicSummary, previous_packages, report_texts, summaries
+from .report import (
+    MANIFEST_FILE,
+    SUMS_FILE,
+    PackageSummary,
+    TopicSummary,
+    previous_build,
+    report_texts,
+    summaries,
+)
 
 # Below this many notes in the packages after the first, a second process costs more
 # than it saves (a one-card rebuild writes the whole deck and one topic).
@@ -118,7 +126,20 @@ def build(
     packages, topics = summaries(compiled, jobs, out_dir)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    stale = previous_packages(out_dir, compiled.deck.config.namespace) - {job.name for job in jobs}
+    namespace = compiled.deck.config.namespace
+    previous = previous_build(out_dir)
+    stale = previous[1] - {job.name for job in jobs} if previous and previous[0] == namespace else set()
+    warnings = list(compiled.warnings)
+    if previous and previous[0] != namespace:
+        warnings.append(
+            Problem(
+                Location(display_path(out_dir)),
+                f"this folder holds another deck's build (namespace {previous[0]!r}): its packages "
+                f"are kept, but its {SUMS_FILE} and {MANIFEST_FILE} are replaced; "
+                "give each deck its own --out",
+                "warning",
+            )
+        )
     with StagedFiles() as staged:
         files: dict[str, Path] = {}  # package name -> its bytes (staged, or kept as it is)
         pending: list[tuple[Path, PackageJob, str]] = []
@@ -154,7 +175,7 @@ def build(
         stamping,
         checked.lock_path,
         lock_written,
-        compiled.warnings,
+        warnings,
         work,
         checked.lock_merged,
         removed,

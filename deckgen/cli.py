@@ -19,6 +19,7 @@ from .build import build as run_build
 from .build import check as run_check
 from .diff import diff_packages, format_markdown, read_package
 from .errors import DeckError, Problem
+from .lock import forget_removed
 from .preview import write_preview
 from .quality import quality_warnings
 from .schema import json_schema_text
@@ -216,6 +217,33 @@ def check(cards_dir: Path, locked: bool, strict: bool) -> None:
     )
     if strict and warnings:
         sys.exit(1)
+
+
+@main.command()
+@cards_option
+@click.argument("ids", nargs=-1)
+@click.option("--unpublished", is_flag=True, help="Forget every removed id that no committed lock has.")
+@click.option("--force", is_flag=True, help="Forget ids of the committed lock too (only if never published).")
+def forget(cards_dir: Path, ids: tuple[str, ...], unpublished: bool, force: bool) -> None:
+    """Free the ids of removed cards that never reached learners.
+
+    The lock keeps every removed card's id, so that no new card takes it over and
+    overwrites the old note in learners' collections. An id that was only ever in
+    your uncommitted lock (an experiment) never reached anyone: forget it to use it
+    again. Ids in the committed lock are refused unless --force.
+
+    \b
+    Example:
+        deckgen forget ecs-draft-card
+        deckgen forget --unpublished
+    """
+    if not ids and not unpublished:
+        raise click.UsageError("name the ids to forget, or use --unpublished")
+    forgotten = forget_removed(cards_dir, list(ids), unpublished=unpublished, force=force)
+    if not forgotten:
+        click.echo("Nothing to forget: every removed id is in the committed lock.")
+    for card_id in forgotten:
+        click.echo(f"forgot {card_id}: the id is free for a new card")
 
 
 @main.command()

@@ -21,6 +21,9 @@ from .schema import cloze_revealed
 SNIPPET = 70
 
 
+RETIRED_TAG = "deckgen::retired"  # the tag of a retired note (retire.py)
+
+
 @dataclass(frozen=True)
 class PackageNote:
     guid: str
@@ -29,12 +32,18 @@ class PackageNote:
     note_type: str
     fields: dict[str, str]
     tags: tuple[str, ...]
+    deck: str = ""  # the full name of its deck
+
+    @property
+    def retired(self) -> bool:
+        return RETIRED_TAG in self.tags
 
 
 @dataclass(frozen=True)
 class PackageContents:
     notes: dict[str, PackageNote]  # guid -> note
     note_types: dict[str, str]  # name -> hash of templates and CSS
+    decks: dict[int, str] = field(default_factory=dict)  # deck id -> name
 
 
 @dataclass(frozen=True)
@@ -50,10 +59,16 @@ class PackageDiff:
     changed: list[Change] = field(default_factory=list)
     removed: list[PackageNote] = field(default_factory=list)
     note_types: list[str] = field(default_factory=list)  # note types whose look changed
+    moved: list[tuple[PackageNote, PackageNote]] = field(default_factory=list)  # (before, after)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # decks: (old name, new name)
+    retired: list[PackageNote] = field(default_factory=list)  # notes newly marked retired
 
     @property
     def equal(self) -> bool:
-        return not (self.added or self.changed or self.removed or self.note_types)
+        return (
+            not (self.added or self.changed or self.removed or self.note_types or self.moved or self.renamed)
+            and not self.retired
+        )
 
 
 def read_package(path: Path) -> PackageContents:
@@ -82,8 +97,9 @@ def contents_of(package: AnkiPackage) -> PackageContents:
             note_type=package.note_type_of(note).name,
             fields={k: v for k, v in fields.items() if k != "ID"},
             tags=note.tags,
+            deck=deck.name if deck else "",
         )
-    return PackageContents(notes, note_types)
+    return PackageContents(notes, note_types, {deck.id: deck.name for deck in package.decks.values()})
 
 
 def diff_packages(old: PackageContents, new: PackageContents) -> PackageDiff:
@@ -93,6 +109,11 @@ def diff_packages(old: PackageContents, new: PackageContents) -> PackageDiff:
         if before is None:
             result.added.append(note)
             continue
+        if note.retired and not before.retired:
+            result.retired.append(note)
+            continue
+        if before.deck and note.deck and before.deck != note.deck and before.deck in new.decks.values():
+            result.moved.append((before, note))  # to another deck, not a renamed one
         fields = [
             (name, plain_text(before.fields.get(name, "")), plain_text(value))
             for name, value in note.fields.items()
@@ -102,6 +123,11 @@ def diff_packages(old: PackageContents, new: PackageContents) -> PackageDiff:
         if fields or tags or before.note_type != note.note_type:
             result.changed.append(Change(note, fields, tags))
     result.removed = [note for guid, note in old.notes.items() if guid not in new.notes]
+    result.renamed = sorted(
+        (old.decks[deck_id], name)
+        for deck_id, name in new.decks.items()
+        if deck_id in old.decks and old.decks[deck_id] != name
+    )
     result.note_types = sorted(
         name
         for name, look in new.note_types.items()
@@ -140,11 +166,21 @@ def format_markdown(diff: PackageDiff) -> str:
     """The diff as Markdown release notes."""
     if diff.equal:
         return "No changes.\n"
-    lines = [f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed.", ""]
+    counts = f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+    if diff.retired:
+        counts += f", {len(diff.retired)} retired"
+    lines = [counts + ".", ""]
+    for old, new in diff.renamed:
+        lines.append(
+            f"Deck renamed: {old} → {new}. Learners who have {old} keep their cards there; "
+            f"new cards arrive in {new}."
+        )
+        lines.append("")
     added = _by_topic(diff.added, lambda n: n.topic)
     changed = _by_topic(diff.changed, lambda c: c.note.topic)
     removed = _by_topic(diff.removed, lambda n: n.topic)
-    for topic in dict.fromkeys([*added, *changed, *removed]):
+    moved = _by_topic(diff.moved, lambda pair: pair[1].topic)
+    for topic in dict.fromkeys([*added, *changed, *moved, *removed]):
         lines.append(f"### {topic or '(no deck)'}")
         lines.append("")
         for note in added.get(topic, []):
@@ -155,10 +191,21 @@ def format_markdown(diff: PackageDiff) -> str:
             if change.tags:
                 details.append(f"tags: {' '.join(change.tags[0])} → {' '.join(change.tags[1])}")
             lines.append(f"- Changed `{change.note.card_id}`: {'; '.join(details) or 'note type'}")
+        for before, after in moved.get(topic, []):
+            lines.append(
+                f"- Moved `{after.card_id}` to {after.topic}; "
+                f"learners who already have it keep it in {before.topic}"
+            )
         for note in removed.get(topic, []):
             lines.append(
                 f"- Removed `{note.card_id}` (Anki keeps it in your collection: delete or suspend it by hand)"
             )
+        lines.append("")
+    if diff.retired:
+        lines += ["### Retired", ""]
+        for note in diff.retired:
+            first = plain_text(next(iter(note.fields.values()), ""))
+            lines.append(f"- `{note.card_id}`: {_snippet(first)}")
         lines.append("")
     if diff.note_types:
         lines.append("Card styling changed: " + ", ".join(diff.note_types) + ".")

@@ -261,7 +261,9 @@ def identity_problems(identified: Identified, lock_display: str) -> list[Problem
                 by_id[card_id].location,
                 f"card id {card_id!r} belonged to a card removed earlier, with other content: "
                 "reusing it would overwrite that card (and its review history) in learners' "
-                "collections. Give this card a new id, or restore the old card's content.",
+                "collections. Give this card a new id, or restore the old card's content. If the "
+                f"old card never left your machine (no committed lock has it), `deckgen forget {card_id}` "
+                "frees the id.",
             )
         )
     for key, old, new in identified.stamping.field_changes:

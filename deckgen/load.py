@@ -55,6 +55,7 @@ _PLAIN_SCALAR_TAGS = {
     "tag:yaml.org,2002:timestamp",
 }
 _ALLOWED_TAGS = _PLAIN_SCALAR_TAGS | {MAP, SEQ}
+_CONFLICT_MARKER = re.compile(r"^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
 _TAB_INDENT = re.compile(r"^( *)\t", re.MULTILINE)
 _NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
 LOADER_VARIABLE = "DECKGEN_YAML_LOADER"  # "pure" forces PyYAML's pure-Python loader
@@ -87,6 +88,15 @@ def read_source(path: Path, display: str, problems: Problems) -> Source | None:
         return None
     text = _decode(data, display, problems)
     if text is None:
+        return None
+    conflict = _CONFLICT_MARKER.search(text)
+    if conflict:
+        line = text.count("\n", 0, conflict.start()) + 1
+        problems.error(
+            Location(display, line, 1),
+            "git merge conflict: this file still holds the conflict markers (<<<<<<<, =======, "
+            ">>>>>>>) of a merge; keep the lines you want, delete the markers, and run deckgen again",
+        )
         return None
     tab = _TAB_INDENT.search(text)
     if tab:

@@ -133,17 +133,15 @@ def manifest_text(
     return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
 
 
-def previous_packages(out_dir: Path, namespace: str) -> set[str]:
-    """The packages this deck's previous build wrote in `out_dir`, as its manifest lists
-    them; none if the manifest is missing, unreadable, or another deck's. A build
-    removes those it no longer writes, and never touches any other file."""
+def previous_build(out_dir: Path) -> tuple[str, set[str]] | None:
+    """The namespace and packages of the build before this one in `out_dir`, as its
+    manifest lists them (None if there is no readable manifest). A build removes the
+    packages of its own namespace that it no longer writes, and no other file."""
     try:
         manifest = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-        if manifest.get("namespace") != namespace:
-            return set()
         names = {entry["file"] for entry in manifest["packages"]}
+        namespace = manifest["namespace"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return set()
-    return {
-        name for name in names if isinstance(name, str) and Path(name).name == name and name.endswith(".apkg")
-    }
+        return None
+    safe = {n for n in names if isinstance(n, str) and Path(n).name == n and n.endswith(".apkg")}
+    return (namespace, safe) if isinstance(namespace, str) else None
