@@ -32,6 +32,7 @@ from .report import (
     report_texts,
     summaries,
 )
+from .retire import last_published, retire
 
 # Below this many notes in the packages after the first, a second process costs more
 # than it saves (a one-card rebuild writes the whole deck and one topic).
@@ -67,10 +68,14 @@ class _Checked:
     old_lock_text: str | None
     new_lock_text: str
     lock_merged: bool  # the lock held a git merge conflict, resolved here
+    warnings: list[Problem]
 
 
-def _check_identity(compiled: CompiledDeck, *, locked: bool, now: int | None) -> _Checked:
-    """Read the lock, stamp the deck against it, and refuse what would break learners."""
+def _check_identity(
+    compiled: CompiledDeck, *, locked: bool, now: int | None, out_dir: Path | None
+) -> _Checked:
+    """Read the lock, stamp the deck against it, retire removed cards, and refuse what
+    would break learners."""
     lock_path = compiled.deck.cards_dir / LOCK_FILE
     display = display_path(lock_path)
     problems = Problems()
@@ -78,6 +83,8 @@ def _check_identity(compiled: CompiledDeck, *, locked: bool, now: int | None) ->
     problems.raise_if_errors()
     assert old_lock is not None
     identified = identify(compiled, old_lock, build_time() if now is None else now)
+    namespace = compiled.deck.config.namespace
+    identified, warnings = retire(identified, last_published(out_dir, compiled.deck.cards_dir, namespace))
     errors = identity_problems(identified, display)
     new_lock_text = dump_lock(identified.stamping.lock)
     old_lock_text = lock_path.read_text(encoding="utf-8") if lock_path.exists() else None
@@ -87,7 +94,7 @@ def _check_identity(compiled: CompiledDeck, *, locked: bool, now: int | None) ->
         errors = locked_problems(display, lock_path.exists(), old_lock_text, new_lock_text, changes)
     if errors:
         raise DeckError(errors)
-    return _Checked(identified, lock_path, old_lock_text, new_lock_text, merged)
+    return _Checked(identified, lock_path, old_lock_text, new_lock_text, merged, compiled.warnings + warnings)
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,14 @@ class CheckResult:
     compiled: CompiledDeck
     stamping: Stamping
     lock_merged: bool  # the lock holds a git merge conflict that `build` will resolve
+    warnings: list[Problem]
 
 
 def check(cards_dir: Path, *, locked: bool = False) -> CheckResult:
     """Everything `build` checks, writing nothing. Raises DeckError."""
-    checked = _check_identity(compile_deck(cards_dir), locked=locked, now=None)
-    return CheckResult(checked.identified.compiled, checked.identified.stamping, checked.lock_merged)
+    checked = _check_identity(compile_deck(cards_dir), locked=locked, now=None, out_dir=None)
+    identified = checked.identified
+    return CheckResult(identified.compiled, identified.stamping, checked.lock_merged, checked.warnings)
 
 
 @fewer_collections()
@@ -121,7 +130,7 @@ def build(
     """
     cache = BuildCache(out_dir)
     compiled = compile_deck(cards_dir, cache, progress)
-    checked = _check_identity(compiled, locked=locked, now=now)
+    checked = _check_identity(compiled, locked=locked, now=now, out_dir=out_dir)
     jobs = plan_packages(checked.identified)
     packages, topics = summaries(compiled, jobs, out_dir)
 
@@ -129,7 +138,7 @@ def build(
     namespace = compiled.deck.config.namespace
     previous = previous_build(out_dir)
     stale = previous[1] - {job.name for job in jobs} if previous and previous[0] == namespace else set()
-    warnings = list(compiled.warnings)
+    warnings = list(checked.warnings)
     if previous and previous[0] != namespace:
         warnings.append(
             Problem(
@@ -155,7 +164,7 @@ def build(
         _write_packages(pending, len(jobs) - len(pending), len(jobs), progress)
         for temporary, job, key in pending:
             cache.packages.wrote(out_dir / job.name, key, temporary)
-        for name, text in report_texts(compiled, packages, topics, files).items():
+        for name, text in report_texts(checked.identified, packages, topics, files).items():
             staged.write_text(out_dir / name, text)
         if checked.new_lock_text != checked.old_lock_text:
             staged.write_text(checked.lock_path, checked.new_lock_text)

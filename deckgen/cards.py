@@ -19,6 +19,16 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Retirement:
+    """Why a removed card was retired, as its topic file says (`retired:`)."""
+
+    id: str
+    reason: str
+    replaced_by: str  # the id of the card that replaces it, or ""
+    location: Location
+
+
+@dataclass(frozen=True)
 class Topic:
     key: str  # file stem, e.g. "scaling"; names its package
     title: str  # the subdeck title
@@ -27,6 +37,7 @@ class Topic:
     tags: tuple[str, ...]
     cards: tuple[Card, ...]
     title_at: Location | None = None  # where `deck:` is written
+    retired: tuple[Retirement, ...] = ()
 
     @property
     def slug(self) -> str:

@@ -148,7 +148,7 @@ def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
         click.echo(f"  {topic.deck:<{width}}  {topic.notes:>4} notes  {topic.cards:>4} cards")
     click.echo("Packages:")
     for package in result.packages:
-        what = "whole deck" if package.topic is None else f"topic {package.topic}"
+        what = {None: "whole deck", "retired": "retired cards"}.get(package.topic, f"topic {package.topic}")
         click.echo(
             f"  {package.path}  ({what}: {package.decks} decks, {package.notes} notes, {package.cards} cards)"
         )
@@ -205,7 +205,7 @@ def check(cards_dir: Path, locked: bool, strict: bool) -> None:
     """
     result = run_check(cards_dir, locked=locked)
     compiled = result.compiled
-    warnings = compiled.warnings + quality_warnings(compiled)
+    warnings = result.warnings + quality_warnings(compiled)
     _print_problems(warnings)
     _print_identity_notices(result.stamping, False, compiled.deck.cards_dir / "deck.lock")
     if result.lock_merged:

@@ -79,7 +79,7 @@ def build_time() -> int:
     return int(time.time())
 
 
-def _next_time(previous: int, now: int) -> int:
+def next_time(previous: int, now: int) -> int:
     # Anki updates a note only when the package's mod is newer than the collection's,
     # and mod has one-second resolution: never hand out the same second twice.
     return max(now, previous + 1)
@@ -139,10 +139,10 @@ def stamp(
             new_notes[card_id] = before
         elif before.removed:  # back as it was: newer than its retired version
             restored.append(card_id)
-            new_notes[card_id] = replace(fresh, changed=_next_time(before.changed, now))
+            new_notes[card_id] = replace(fresh, changed=next_time(before.changed, now))
         elif before.hash != note.hash:
             changed.append(card_id)
-            new_notes[card_id] = replace(fresh, changed=_next_time(before.changed, now))
+            new_notes[card_id] = replace(fresh, changed=next_time(before.changed, now))
         else:
             new_notes[card_id] = replace(before, topic=note.topic, type=note.type)
     for card_id, before in old.notes.items():
@@ -160,7 +160,7 @@ def stamp(
         elif before_type.fields != fields:
             field_changes.append((key, before_type.fields, fields))
         elif before_type.hash != digest:
-            new_types[key] = NoteTypeStamp(digest, _next_time(before_type.changed, now), fields)
+            new_types[key] = NoteTypeStamp(digest, next_time(before_type.changed, now), fields)
 
     new_decks, renamed = _stamp_decks(old, decks, now)
     lock = Lock(namespace or old.namespace, new_notes, new_types, new_decks)
@@ -184,7 +184,7 @@ def _stamp_decks(
         if before.name != name:
             renamed.append((key, before.name, name))
         if before.hash != digest:
-            new_decks[key] = DeckStamp(digest, _next_time(before.changed, now), name)
+            new_decks[key] = DeckStamp(digest, next_time(before.changed, now), name)
         else:
             new_decks[key] = replace(before, name=name)
     return new_decks, renamed
@@ -200,6 +200,7 @@ class Identified:
     values: dict[str, list[str]]  # card id -> field values
     now: int
     old_namespace: str = ""  # the namespace the lock was written for ("" if none)
+    retired: tuple = ()  # RetiredNote (retire.py), the notes of the retired-cards package
 
 
 def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:

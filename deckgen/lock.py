@@ -39,6 +39,7 @@ class NoteStamp(Stamp):
     fields: tuple[str, ...] = ()  # its field values
     tags: tuple[str, ...] = ()
     retired: str = ""  # hash of the retired note as last packaged
+    retired_in: str = ""  # the deck version that retired it
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def _note(entry: dict) -> NoteStamp:
         fields=tuple(entry.get("fields", ())),
         tags=tuple(entry.get("tags", ())),
         retired=entry.get("retired", ""),
+        retired_in=entry.get("retired_in", ""),
     )
 
 

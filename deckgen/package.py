@@ -19,7 +19,7 @@ import sqlite3
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import genanki
@@ -31,6 +31,7 @@ from .cards import topic_slug
 from .identity import Identified, deck_id, note_guid, note_type_id
 from .lock import ROOT
 from .notetypes import NOTE_TYPES
+from .schema import RETIRED_TOPIC
 
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -111,22 +112,12 @@ def package_name(namespace: str, topic: str | None = None) -> str:
 
 
 def plan_packages(identified: Identified) -> list[PackageJob]:
-    """The whole deck's package, then one per topic, from the identified deck."""
+    """The whole deck's package, then one per topic, then the retired cards' (if any)."""
     compiled, lock = identified.compiled, identified.stamping.lock
     namespace = compiled.deck.config.namespace
-    css = notetypes.card_css()
-    note_types = {}
-    for key in sorted({rc.card.type for rc in compiled.cards}):
-        spec = NOTE_TYPES[key]
-        note_types[key] = NoteTypeArgs(
-            note_type_id(namespace, key),
-            f"deckgen {spec.label} ({namespace})",
-            spec.fields,
-            spec.templates,
-            css,
-            spec.is_cloze,
-            lock.note_types[key].changed if key in lock.note_types else identified.now,
-        )
+    note_types = _note_types(
+        identified, {rc.card.type for rc in compiled.cards} | {n.type for n in identified.retired}
+    )
     root_name = compiled.root_name()
     root = PackageDeck(
         deck_id(namespace), root_name, compiled.root_description(), lock.decks[ROOT].changed, ()
@@ -140,14 +131,15 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
             position += 1
             values = identified.values[rc.card.id]
             notes.append(
-                PackageNote(
-                    guid=note_guid(namespace, rc.card.id),
-                    note_type=note_types[rc.card.type],
-                    fields=values,
-                    tags=rc.tags,
-                    mod=lock.notes[rc.card.id].changed,
-                    due=position,
-                    cards=tuple(NOTE_TYPES[rc.card.type].card_ordinals(values)),
+                _note(
+                    namespace,
+                    rc.card.id,
+                    rc.card.type,
+                    note_types,
+                    values,
+                    rc.tags,
+                    lock.notes[rc.card.id].changed,
+                    position,
                 )
             )
             media.update((item.name, item.source) for item in rc.media)
@@ -169,7 +161,61 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
         (root, *(job.decks[1] for job in topics)),
         tuple(item for job in topics for item in job.media),
     )
-    return [whole, *topics]
+    return [whole, *topics, *_retired_job(identified, root, note_types)]
+
+
+def _note(
+    namespace: str, card_id: str, card_type: str, note_types: dict[str, NoteTypeArgs], values, tags, mod, due
+) -> PackageNote:
+    return PackageNote(
+        guid=note_guid(namespace, card_id),
+        note_type=note_types[card_type],
+        fields=list(values),
+        tags=tuple(tags),
+        mod=mod,
+        due=due,
+        cards=tuple(NOTE_TYPES[card_type].card_ordinals(list(values))),
+    )
+
+
+def _note_types(identified: Identified, keys: set[str]) -> dict[str, NoteTypeArgs]:
+    lock, namespace = identified.stamping.lock, identified.compiled.deck.config.namespace
+    css = notetypes.card_css()
+    out = {}
+    for key in sorted(keys):
+        spec = NOTE_TYPES[key]
+        out[key] = NoteTypeArgs(
+            note_type_id(namespace, key),
+            f"deckgen {spec.label} ({namespace})",
+            spec.fields,
+            spec.templates,
+            css,
+            spec.is_cloze,
+            lock.note_types[key].changed if key in lock.note_types else identified.now,
+        )
+    return out
+
+
+def _retired_job(
+    identified: Identified, root: PackageDeck, note_types: dict[str, NoteTypeArgs]
+) -> list[PackageJob]:
+    """The retired cards' package: each in the subdeck it was in, where that still exists
+    (Anki never moves a card on import, so the deck only matters to whoever lacks it)."""
+    if not identified.retired:
+        return []
+    lock, namespace = identified.stamping.lock, identified.compiled.deck.config.namespace
+    by_topic: dict[str, list[PackageNote]] = {}
+    for position, note in enumerate(identified.retired, start=1):
+        topic = note.topic if note.topic in lock.decks else ROOT
+        stamp = _note(
+            namespace, note.card_id, note.type, note_types, note.values, note.tags, note.mod, position
+        )
+        by_topic.setdefault(topic, []).append(stamp)
+    decks = [replace(root, notes=tuple(by_topic.pop(ROOT, ())))]
+    for topic, notes in sorted(by_topic.items()):
+        stamp = lock.decks[topic]
+        decks.append(PackageDeck(deck_id(namespace, topic), stamp.name, "", stamp.changed, tuple(notes)))
+    return [PackageJob(package_name(namespace, RETIRED_TOPIC), RETIRED_TOPIC, tuple(decks), ())]
 
 
 def package_key(job: PackageJob, deck_digests: dict[int, bytes] | None = None) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .compile import CompiledDeck
+from .identity import Identified
 from .output import sha256_file
 from .package import PackageJob
 
@@ -56,10 +57,11 @@ def summaries(
 
 
 def report_texts(
-    compiled: CompiledDeck, packages: list[PackageSummary], topics: list[TopicSummary], files: dict[str, Path]
+    identified: Identified, packages: list[PackageSummary], topics: list[TopicSummary], files: dict[str, Path]
 ) -> dict[str, str]:
     """SHA256SUMS and manifest.json, from the packages' bytes in `files` (name -> file;
     they may still be under temporary names)."""
+    compiled = identified.compiled
     config = compiled.deck.config
     manifest = manifest_text(
         deck_title=config.title,
@@ -78,6 +80,10 @@ def report_texts(
         ],
         decks=[{"name": t.deck, "topic": t.key, "notes": t.notes, "cards": t.cards} for t in topics],
         commit=source_commit(compiled.deck.cards_dir),
+        retired=[
+            {"id": n.card_id, "reason": n.reason, "replaced_by": n.replaced_by, "retired_in": n.retired_in}
+            for n in identified.retired
+        ],
     )
     return {SUMS_FILE: sums_text(files), MANIFEST_FILE: manifest}
 
@@ -118,6 +124,7 @@ def manifest_text(
     packages: list[dict],
     decks: list[dict],
     commit: str | None,
+    retired: list[dict] | None = None,
 ) -> str:
     manifest = {
         "deck": deck_title,
@@ -129,6 +136,7 @@ def manifest_text(
         "decks": decks,
         "notes": sum(d["notes"] for d in decks),
         "cards": sum(d["cards"] for d in decks),
+        "retired": retired or [],
     }
     return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
 

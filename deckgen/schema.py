@@ -148,7 +148,16 @@ TOPIC_KEYS = {
     "deck": (True, "The topic's subdeck title, shown in Anki under the root deck."),
     "tags": (False, "Tags for every card in this file (use '::' for hierarchy)."),
     "cards": (True, "The cards of this topic, in the order learners first see them."),
+    "retired": (False, "Cards removed from this topic: why, and what replaces them (learners see why)."),
 }
+
+# Keys of one `retired:` entry: (required, description).
+RETIRED_KEYS = {
+    "id": (True, "The id of the removed card."),
+    "reason": (True, "Why it was retired, in a short sentence: learners read it on the card."),
+    "replaced_by": (False, "The id of the card that replaces it, if one does."),
+}
+RETIRED_TOPIC = "retired"  # the retired-cards package's name: no topic may take it
 
 # Top-level keys of the deck config, cards/deck.yaml: (required, description).
 CONFIG_KEYS = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from . import schema
-from .cards import Card, Deck, DeckConfig, Topic
+from .cards import Card, Deck, DeckConfig, Retirement, Topic
 from .errors import Location, Problems, display_path
 from .load import NULL, STR, Source, read_source
 
@@ -69,6 +69,7 @@ def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | Non
     deck = Deck(config, tuple(topics), cards_dir)
     _check_unique_topics(deck, problems)
     _check_unique_ids(deck, problems)
+    _check_retirements(deck, problems)
     if not topic_files:
         problems.error(Location(display_path(cards_dir)), "no topic files (*.yaml) found")
     return deck
@@ -152,7 +153,38 @@ def read_topic_file(key: str, path: Path, problems: Problems) -> Topic | None:
             if card is not None:
                 cards.append(card)
     title_at = source.at(entries["deck"][1]) if "deck" in entries else None
-    return Topic(key, title or key, path, display, tuple(tags), tuple(cards), title_at)
+    retired = _retirements(source, entries.get("retired"), problems)
+    return Topic(key, title or key, path, display, tuple(tags), tuple(cards), title_at, retired)
+
+
+def _retirements(source: Source, entry: Entry | None, problems: Problems) -> tuple[Retirement, ...]:
+    """The topic's `retired:` list: each entry an id, a reason and maybe a replacement."""
+    if entry is None:
+        return ()
+    out = []
+    for item in _sequence(source, entry[1], "retired", problems) or []:
+        fields = _mapping(source, item, "a `retired:` entry", problems)
+        if fields is None:
+            continue
+        before = len(problems.errors)
+        _check_keys(source, fields, schema.RETIRED_KEYS, "a `retired:` entry", problems, at=item)
+        values = {
+            key: _text(source, fields[key], key, problems) for key in schema.RETIRED_KEYS if key in fields
+        }
+        for key in ("id", "replaced_by"):
+            message = schema.CARD_KEYS["id"].problem(values[key]) if values.get(key) else None
+            if message:
+                problems.error(source.at(fields[key][1]), message)
+        if len(problems.errors) == before:
+            out.append(
+                Retirement(
+                    values["id"] or "",
+                    values["reason"] or "",
+                    values.get("replaced_by") or "",
+                    source.at(item),
+                )
+            )
+    return tuple(out)
 
 
 def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | None:
@@ -214,6 +246,12 @@ def _check_unique_topics(deck: Deck, problems: Problems) -> None:
     slugs: dict[str, Topic] = {}
     titles: dict[str, Topic] = {}
     for topic in deck.topics:
+        if topic.slug == schema.RETIRED_TOPIC:
+            problems.error(
+                Location(topic.display, 1, 1),
+                f"a topic may not be called {schema.RETIRED_TOPIC!r}: the retired-cards package "
+                f"is '{deck.config.namespace}-{schema.RETIRED_TOPIC}.apkg'; rename the file",
+            )
         other = slugs.setdefault(topic.slug, topic)
         if other is not topic:
             problems.error(
@@ -228,6 +266,30 @@ def _check_unique_topics(deck: Deck, problems: Problems) -> None:
                 f"subdeck title {topic.title!r} is also the title of {other.display}; "
                 "give each topic its own `deck:` title",
             )
+
+
+def _check_retirements(deck: Deck, problems: Problems) -> None:
+    """A retired card is not a card of the deck, is retired once, and is replaced by a card that is."""
+    live = {card.id for _topic, card in deck.cards}
+    seen: dict[str, Location] = {}
+    for topic in deck.topics:
+        for entry in topic.retired:
+            if entry.id in live:
+                problems.error(
+                    entry.location,
+                    f"card {entry.id!r} is retired here but still in the deck; remove the card, "
+                    "or this entry",
+                )
+            if entry.id in seen:
+                problems.error(
+                    entry.location, f"card {entry.id!r} is retired twice (also at {seen[entry.id]})"
+                )
+            seen.setdefault(entry.id, entry.location)
+            if entry.replaced_by and entry.replaced_by not in live:
+                problems.error(
+                    entry.location,
+                    f"{entry.id!r} is replaced by {entry.replaced_by!r}, which is not a card of the deck",
+                )
 
 
 def _check_unique_ids(deck: Deck, problems: Problems) -> None:
@@ -301,13 +363,15 @@ def _tags(source: Source, entry: Entry | None, problems: Problems) -> list[str]:
     return tags
 
 
-def _check_keys(source: Source, entries: dict[str, Entry], spec: dict, what: str, problems: Problems) -> None:
+def _check_keys(
+    source: Source, entries: dict[str, Entry], spec: dict, what: str, problems: Problems, at=None
+) -> None:
     for key, (key_node, _value) in entries.items():
         if key not in spec:
             problems.error(source.at(key_node), f"unknown key {key!r} in {what}{_suggest(key, spec)}")
     for key, (required, _description) in spec.items():
         if required and key not in entries:
-            problems.error(source.at(source.root), f"{what} needs `{key}:`")
+            problems.error(source.at(at if at is not None else source.root), f"{what} needs `{key}:`")
 
 
 def _suggest(word: str, choices) -> str:

@@ -42,6 +42,7 @@ def release_notes(build_dir: Path, previous_dir: Path | None) -> str:
         )
     lines = _headline(manifest)
     lines += _changes(manifest, build_dir, previous_dir)
+    lines += _retired(manifest, previous_dir)
     lines += _packages(manifest, previous_dir)
     sums = (build_dir / SUMS_FILE).read_text(encoding="utf-8")
     lines += [
@@ -82,6 +83,29 @@ def _changes(manifest: dict, build_dir: Path, previous_dir: Path | None) -> list
     return [f"## Changes since {since}", "", summary, ""]
 
 
+def _retired(manifest: dict, previous_dir: Path | None) -> list[str]:
+    """The cards retired since the previous release, with why, from the manifests."""
+    before = (read_manifest(previous_dir) or {}) if previous_dir is not None and previous_dir.is_dir() else {}
+    known = {entry["id"] for entry in before.get("retired", [])}
+    new = [entry for entry in manifest.get("retired", []) if entry["id"] not in known]
+    if not new:
+        return []
+    package = next(p["file"] for p in manifest["packages"] if p["topic"] == "retired")
+    lines = [
+        "## Retired",
+        "",
+        f"These cards were taken out of the deck. Anki never deletes a card on import, so import "
+        f"`{package}` after the deck: it marks each of them with the tag `deckgen::retired` and a line "
+        "saying why. Then in Browse, search `tag:deckgen::retired`, select all, and delete or suspend them.",
+        "",
+    ]
+    for entry in new:
+        why = entry["reason"] or "removed from the deck"
+        replaced = f" Replaced by `{entry['replaced_by']}`." if entry.get("replaced_by") else ""
+        lines.append(f"- `{entry['id']}`: {why}{replaced}")
+    return [*lines, ""]
+
+
 def _packages(manifest: dict, previous_dir: Path | None) -> list[str]:
     titles = {deck["topic"]: deck["name"].removeprefix(manifest["deck"] + "::") for deck in manifest["decks"]}
     lines = [
@@ -94,7 +118,9 @@ def _packages(manifest: dict, previous_dir: Path | None) -> list[str]:
         "| --- | --- | ---: | ---: |",
     ]
     for package in manifest["packages"]:
-        contents = "whole deck" if package["topic"] is None else titles[package["topic"]]
+        contents = {None: "whole deck", "retired": "retired cards (for learners who have the deck)"}.get(
+            package["topic"]
+        ) or titles[package["topic"]]
         lines.append(f"| `{package['file']}` | {contents} | {package['notes']} | {package['cards']} |")
     lines.append("")
     if previous_dir is None or not previous_dir.is_dir():

@@ -146,7 +146,8 @@ def test_clean_up_removes_only_this_decks_stale_packages(tmp_path):
     (first / "three.yaml").unlink()
     result = build(first, tmp_path / "own", now=NOW + 180)  # a topic gone: its package goes too
     assert [p.name for p in result.removed_files] == ["test-three.apkg"]
-    assert sorted(p.name for p in (tmp_path / "own").glob("*.apkg")) == ["test-one.apkg", "test.apkg"]
+    own = sorted(p.name for p in (tmp_path / "own").glob("*.apkg"))
+    assert own == ["test-one.apkg", "test-retired.apkg", "test.apkg"]  # the removed cards retired
 
 
 # -- 4. topics that would collide --------------------------------------------------------

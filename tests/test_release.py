@@ -131,8 +131,8 @@ def test_release_notes_list_the_changes_since_the_previous_release(locked_cards,
         cards.append({"id": "retired-card", "front": "A retired question", "back": "Gone."})
 
     _edit_topic(old_cards, "ecr", make_old)
-    retired = {"deck": "Retired Topic", "cards": [{"id": "retired-topic-card", "front": "Q", "back": "A"}]}
-    (old_cards / "retired.yaml").write_text(yaml.safe_dump(retired), encoding="utf-8")
+    dropped = {"deck": "Dropped Topic", "cards": [{"id": "dropped-topic-card", "front": "Q", "back": "A"}]}
+    (old_cards / "dropped.yaml").write_text(yaml.safe_dump(dropped), encoding="utf-8")
     old_release = tmp_path / "old-release"
     built = subprocess.run(
         [sys.executable, "-m", "deckgen", "build", "--cards", old_cards, "--out", old_release],
@@ -140,7 +140,7 @@ def test_release_notes_list_the_changes_since_the_previous_release(locked_cards,
         text=True,
     )
     assert built.returncode == 0, built.stderr
-    assert (old_release / "aws-containers-retired.apkg").is_file()
+    assert (old_release / "aws-containers-dropped.apkg").is_file()
 
     out = tmp_path / "release"
     result = run_script("release.py", "--cards", locked_cards, "--out", out, "--previous", old_release)
@@ -155,8 +155,8 @@ def test_release_notes_list_the_changes_since_the_previous_release(locked_cards,
         "- Removed `retired-card` (Anki keeps it in your collection",
     ]
     assert ecr_section[1].startswith(f"- Changed `{edited}`: Back: ~~Zebra quokka.~~ **")
-    assert "### Retired Topic\n\n- Removed `retired-topic-card`" in notes
-    assert "No longer published: `aws-containers-retired.apkg`" in notes
+    assert "### Dropped Topic\n\n- Removed `dropped-topic-card`" in notes
+    assert "No longer published: `aws-containers-dropped.apkg`" in notes
     assert "New packages" not in notes
 
     # The notes script alone writes the same notes.
