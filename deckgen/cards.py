@@ -16,6 +16,7 @@ class Card:
     field_locations: dict[str, Location]
     tags: tuple[str, ...]
     location: Location  # where the card starts (its `- id:` line)
+    allow: tuple[str, ...] = ()  # quality warnings silenced for this card (schema.WARNING_NAMES)
 
 
 @dataclass(frozen=True)

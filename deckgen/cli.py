@@ -7,6 +7,7 @@ text. This is the only module that prints or chooses an exit status: 0 success,
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import traceback
@@ -19,27 +20,67 @@ from .build import build as run_build
 from .build import check as run_check
 from .diff import diff_packages, format_markdown, read_package
 from .errors import DeckError, Problem
+from .folders import BUILD_FOLDER, find_deck
 from .lock import forget_removed
 from .preview import write_preview
 from .quality import quality_warnings
-from .schema import json_schema_text
+from .schema import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
 
 # Options shared by the commands that read the cards or write under build/.
 cards_option = click.option(
     "--cards",
     "cards_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("cards"),
-    show_default=True,
-    help="Folder of card files.",
+    help="Folder of card files.  [default: here if it holds deck.yaml, else the cards/ "
+    "with a deck.yaml here or in a folder above]",
 )
 out_option = click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("build"),
-    show_default=True,
-    help="Folder to write packages to.",
+    help="Folder to write packages to.  [default: build/ beside the cards folder; with --cards, ./build]",
+)
+
+
+def deck_options(with_out: bool = True):
+    """--cards (and --out) for a command, resolved before it runs: without --cards, the deck
+    is found from here (folders.find_deck); not finding one is a usage error (exit 2)."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def resolved(**kwargs):
+            cards_dir, out_dir = kwargs.pop("cards_dir"), kwargs.pop("out_dir", None)
+            default_out = Path(BUILD_FOLDER)
+            if cards_dir is None:
+                try:
+                    found = find_deck(Path.cwd())
+                except DeckError as error:
+                    _print_problems(error.problems)
+                    sys.exit(2)
+                cards_dir, default_out = found.cards, found.out
+            kwargs["cards_dir"] = cards_dir
+            if with_out:
+                kwargs["out_dir"] = out_dir if out_dir is not None else default_out
+            return command(**kwargs)
+
+        resolved = cards_option(resolved)
+        return out_option(resolved) if with_out else resolved
+
+    return decorate
+
+
+def _debug_after_command(ctx: click.Context, _param: click.Parameter, debug: bool) -> None:
+    if debug:
+        ctx.find_root().obj["debug"] = True
+
+
+# `deckgen build --debug` as well as `deckgen --debug build`: every command takes it.
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=_debug_after_command,
+    help="Show a traceback on internal errors.",
 )
 
 
@@ -88,7 +129,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     """Compile flashcards written in YAML into Anki packages (.apkg).
 
     Cards live in cards/*.yaml (Markdown in the fields), the deck config in
-    cards/deck.yaml and the lock in cards/deck.lock. Run from the project root.
+    cards/deck.yaml and the lock in cards/deck.lock. Run from the deck's folder or any
+    folder under it.
     """
     ctx.obj = {"debug": debug}
 
@@ -122,8 +164,8 @@ class ProgressBars:
 
 
 @main.command()
-@cards_option
-@out_option
+@deck_options()
+@debug_option
 @click.option(
     "--locked",
     is_flag=True,
@@ -193,7 +235,8 @@ def _print_identity_notices(stamping, lock_merged: bool, lock_path: Path) -> Non
 
 
 @main.command()
-@cards_option
+@deck_options(with_out=False)
+@debug_option
 @click.option("--locked", is_flag=True, help="Also fail if the lock does not match the cards.")
 @click.option("--strict", is_flag=True, help="Treat quality warnings as errors (exit 1).")
 def check(cards_dir: Path, locked: bool, strict: bool) -> None:
@@ -216,11 +259,17 @@ def check(cards_dir: Path, locked: bool, strict: bool) -> None:
         + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else "")
     )
     if strict and warnings:
+        click.echo(f"deckgen: {_count(warnings, 'warning')} and --strict: failing", err=True)
         sys.exit(1)
 
 
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
+
+
 @main.command()
-@cards_option
+@deck_options(with_out=False)
+@debug_option
 @click.argument("ids", nargs=-1)
 @click.option("--unpublished", is_flag=True, help="Forget every removed id that no committed lock has.")
 @click.option("--force", is_flag=True, help="Forget ids of the committed lock too (only if never published).")
@@ -247,35 +296,101 @@ def forget(cards_dir: Path, ids: tuple[str, ...], unpublished: bool, force: bool
 
 
 @main.command()
-@cards_option
-@out_option
-def preview(cards_dir: Path, out_dir: Path) -> None:
+@deck_options()
+@debug_option
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Build again on every change to the cards, and serve the preview on 127.0.0.1: "
+    "the page reloads itself (Ctrl-C stops).",
+)
+@click.option("--port", type=int, default=0, help="With --watch: the port to serve on.  [default: any free]")
+def preview(cards_dir: Path, out_dir: Path, watch: bool, port: int) -> None:
     """Write OUT/preview/index.html: every card, front and back, as Anki shows it.
 
     Same templates, CSS and media as the packages; opens from the file system, offline.
+    With --watch, also builds the packages after every change and serves the page at
+    http://127.0.0.1:PORT/, where it shows each change, or the errors, in about a second.
     """
+    if watch:
+        _watch(cards_dir, out_dir, port)
+        return
     result = write_preview(cards_dir, out_dir)
     _print_problems(result.warnings)
     click.echo(f"Preview: {result.path} ({result.notes} notes, {result.cards} cards)")
 
 
+def _watch(cards_dir: Path, out_dir: Path, port: int) -> None:
+    from .watch import PreviewServer, watch_builds
+
+    try:
+        server = PreviewServer(out_dir, port)
+    except OSError as error:
+        raise click.UsageError(f"cannot serve on 127.0.0.1:{port}: {error.strerror}") from error
+    with server:
+        click.echo(f"Preview at {server.url} (rebuilt on every change to {cards_dir}; Ctrl-C stops)")
+        try:
+            for outcome in watch_builds(cards_dir, out_dir, server.live):
+                _print_outcome(outcome)
+        except KeyboardInterrupt:
+            click.echo("Stopped watching.")
+
+
+def _print_outcome(outcome) -> None:
+    """One build of `preview --watch`: its problems on stderr, one line on stdout."""
+    when = time.strftime("%H:%M:%S")
+    changed = f" after {_some(list(outcome.changed), 3)} changed" if outcome.changed else ""
+    if outcome.errors:
+        _print_problems(list(outcome.errors))
+        click.echo(
+            f"[{when}] deckgen: {_count(list(outcome.errors), 'error')}{changed}; "
+            "the packages and the preview stay as the last good build",
+            err=True,
+        )
+        return
+    _print_problems(outcome.warnings)
+    preview = outcome.preview
+    click.echo(
+        f"[{when}] built{changed}: {preview.notes} notes, {preview.cards} cards ({outcome.seconds:.1f} s)"
+    )
+
+
 @main.command()
+@debug_option
+@click.option("--deck", "deck_config", is_flag=True, help="The schema of deck.yaml, not of topic files.")
 @click.option(
     "--output",
     "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the schema to this file instead of standard output.",
+    type=click.Path(path_type=Path),
+    help="Write to this file instead of standard output; to a folder: both schemas, by their names.",
 )
-def schema(output: Path | None) -> None:
-    """Print the JSON Schema of card files, for editor validation."""
-    text = json_schema_text()
+def schema(deck_config: bool, output: Path | None) -> None:
+    """Print the JSON Schema of topic files (or of deck.yaml), for editor validation.
+
+    A card file names its schema in its first line, relative to itself, and the YAML
+    language server (VS Code, Neovim, Helix, ...) completes keys and flags mistakes:
+
+    \b
+        # yaml-language-server: $schema=../schemas/card-file.schema.json
+
+    \b
+    Example:
+        deckgen schema -o schemas/    # card-file.schema.json and deck.schema.json
+    """
+    name = DECK_SCHEMA_FILE if deck_config else TOPIC_SCHEMA_FILE
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(SCHEMA_FILES[name](), nl=False)
+        return
+    if output.is_dir():
+        for file_name, text in SCHEMA_FILES.items():
+            (output / file_name).write_text(text(), encoding="utf-8")
+            click.echo(f"wrote {output / file_name}")
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(SCHEMA_FILES[name](), encoding="utf-8")
 
 
 @main.command()
+@debug_option
 @click.argument("old", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("new", type=click.Path(path_type=Path, dir_okay=False))
 def diff(old: Path, new: Path) -> None:
@@ -294,6 +409,7 @@ def diff(old: Path, new: Path) -> None:
 
 
 @main.command()
+@debug_option
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
 @click.option("--title", help="The root deck's name in Anki.  [default: from the folder's name]")
 @click.option(

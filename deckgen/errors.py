@@ -77,6 +77,39 @@ class Problems:
             raise DeckError(self.errors)
 
 
+def locate_in_field(field_at: Location, field_text: str, offset: int, source: str | None = None) -> Location:
+    """Where character `offset` of a field's text is written in its card file.
+
+    `field_at` is where the field's value starts (a card's `field_locations`): the line of
+    `extra: |` for a block, so a problem at, say, an image reference deep in the block
+    would point at the block's first line. This finds the reference itself: the n-th
+    occurrence of the word at `offset` in the text is the n-th one in the file after
+    `field_at` (YAML may fold lines and strip indentation, but keeps each word). `source`
+    is the file's text, read from `field_at.path` when not given; when the word cannot
+    be found (an escape in a quoted scalar), the answer is `field_at`.
+    """
+    word = field_text[offset:].split(maxsplit=1)[0] if field_text[offset:].strip() else ""
+    if not word or field_at.line <= 0 or field_text[offset : offset + 1].isspace():
+        return field_at
+    if source is None:
+        try:
+            source = Path(field_at.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeError):
+            return field_at
+    lines = source.splitlines()
+    nth = field_text[:offset].count(word)  # earlier occurrences of the same word
+    line, column = field_at.line - 1, max(field_at.column, 1) - 1
+    while line < len(lines):
+        found = lines[line].find(word, column)
+        if found < 0:
+            line, column = line + 1, 0
+        elif nth:
+            nth, column = nth - 1, found + 1
+        else:
+            return Location(field_at.path, line + 1, found + 1)
+    return field_at
+
+
 def display_path(path: Path) -> str:
     """The path as the user typed it relative to where they stand, when that is shorter."""
     try:

@@ -40,49 +40,16 @@ class StarterFile:
 
 
 STARTER_FILES = (
-    StarterFile("deck.yaml", f"{CARDS_FOLDER}/{schema.CONFIG_FILE}", "deck.schema.json"),
-    StarterFile("getting-started.yaml", f"{CARDS_FOLDER}/getting-started.yaml", "card-file.schema.json"),
+    StarterFile("deck.yaml", f"{CARDS_FOLDER}/{schema.CONFIG_FILE}", schema.DECK_SCHEMA_FILE),
+    StarterFile("getting-started.yaml", f"{CARDS_FOLDER}/getting-started.yaml", schema.TOPIC_SCHEMA_FILE),
     StarterFile("gitignore", ".gitignore"),
     StarterFile("deck-workflow.yml", ".github/workflows/deck.yml"),
 )
 
 
-def _deck_config_schema_text() -> str:
-    """The JSON Schema of cards/deck.yaml, from the config keys that validate.py checks.
-
-    Here until schema.py generates it beside the topic file's schema; then the entry
-    in SCHEMAS below points at that function instead.
-    """
-    text = {"type": ["string", "number"], "minLength": 1}  # a scalar's text, as validate.py reads it
-    types = {
-        "deck": text,
-        "namespace": text | {"pattern": schema.NAMESPACE_PATTERN},
-        "version": text,
-        "description": text,
-        "topics": {"type": "array", "items": text, "uniqueItems": True},
-    }
-    document = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/deckgen/deckgen/deck.schema.json",
-        "title": "deckgen deck config",
-        "description": "cards/deck.yaml: the root deck, the identity namespace and the order of topics.",
-        "type": "object",
-        "required": [key for key, (required, _) in schema.CONFIG_KEYS.items() if required],
-        "properties": {
-            key: types[key] | {"description": description}
-            for key, (_, description) in schema.CONFIG_KEYS.items()
-        },
-        "additionalProperties": False,
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
 # The JSON Schemas a new deck gets in schemas/, by file name. A starter file that names
 # one starts with a `# yaml-language-server: $schema=...` line pointing at it.
-SCHEMAS: dict[str, Callable[[], str]] = {
-    "card-file.schema.json": schema.json_schema_text,
-    "deck.schema.json": _deck_config_schema_text,
-}
+SCHEMAS: dict[str, Callable[[], str]] = schema.SCHEMA_FILES
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 from .compile import CompiledDeck
 from .errors import Problem
 from .render import plain_text
-from .schema import CLOZE_RE, cloze_revealed
+from .schema import CLOZE_RE, WARNING_NAMES, cloze_revealed
 
 LONG_ANSWER_WORDS = 60
 CLOZE_HIDDEN_SHARE = 0.6
@@ -28,17 +28,18 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
 def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
-    warnings: list[Problem] = []
+    warnings: list[Problem | None] = []
     questions = []
     for rc in compiled.cards:
         card = rc.card
         for key, source in card.fields.items():
             if _SCRIPT_RE.search(source):
+                # Not a quality warning for `allow:`: html_policy.py makes it an error (issue 16).
                 warnings.append(
-                    _warn(
-                        card,
-                        key,
+                    Problem(
+                        card.field_locations.get(key, card.location),
                         "contains a script or an inline event handler; cards should hold content, not code",
+                        "warning",
                     )
                 )
         if card.type == "cloze":
@@ -54,6 +55,7 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
                     card,
                     "back",
                     f"answer is {words} words long; short answers are remembered better (split the card?)",
+                    "long-answer",
                 )
             )
         if card.type == "type-in" and _MARKUP_RE.search(card.fields["back"]):
@@ -62,21 +64,27 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
                     card,
                     "back",
                     "type-in answers are compared as plain text: the Markdown here stays literal",
+                    "type-in-markdown",
                 )
             )
     warnings.extend(_duplicate_warnings(questions))
-    return sorted(warnings, key=lambda problem: problem.location)
+    # _warn gives None for a warning that its card's `allow:` silences.
+    return sorted((w for w in warnings if w is not None), key=lambda problem: problem.location)
 
 
-def _warn(card, key: str, message: str) -> Problem:
-    return Problem(card.field_locations.get(key, card.location), message, "warning")
+def _warn(card, key: str, message: str, name: str) -> Problem | None:
+    """A warning at the card's field, its name (schema.WARNING_NAMES) at the end, for `allow:`."""
+    assert name in WARNING_NAMES, name
+    if name in card.allow:
+        return None
+    return Problem(card.field_locations.get(key, card.location), f"{message} [{name}]", "warning")
 
 
 def _cloze_question(text: str) -> str:
     return plain_text(cloze_revealed(text))
 
 
-def _cloze_warnings(rc) -> list[Problem]:
+def _cloze_warnings(rc) -> list[Problem | None]:
     text = rc.card.fields["text"]
     total = len(_cloze_question(text)) or 1
     hidden: dict[str, int] = {}
@@ -92,6 +100,7 @@ def _cloze_warnings(rc) -> list[Problem]:
                     "text",
                     f"deletion c{number} hides {length * 100 // total}% of the text; "
                     "leave enough context to recall it from",
+                    "cloze-hides-most",
                 )
             )
     return out
@@ -101,7 +110,7 @@ def _normalise(text: str) -> str:
     return " ".join(_WORD_RE.findall(text.lower()))
 
 
-def _duplicate_warnings(questions) -> list[Problem]:
+def _duplicate_warnings(questions) -> list[Problem | None]:
     out = []
     seen: dict[str, object] = {}
     normalised = []
@@ -110,7 +119,12 @@ def _duplicate_warnings(questions) -> list[Problem]:
         first = seen.get(norm)
         if first is not None:
             out.append(
-                _warn(rc.card, key, f"same question as card {first.card.id!r} ({first.card.location})")
+                _warn(
+                    rc.card,
+                    key,
+                    f"same question as card {first.card.id!r} ({first.card.location})",
+                    "near-duplicate",
+                )
             )
             continue
         seen[norm] = rc
@@ -131,6 +145,7 @@ def _duplicate_warnings(questions) -> list[Problem]:
                         rc.card,
                         key,
                         f"nearly the same question as card {other.card.id!r} ({other.card.location})",
+                        "near-duplicate",
                     )
                 )
                 break

@@ -36,7 +36,8 @@ Check = Callable[[str], "str | None"]
 class KeySpec:
     """One key a card may have: its meaning, its check and its JSON Schema, side by side
     (as mkdocs declares its config options), so the validator and the editors' schema
-    cannot disagree. `kind` is "text" (a scalar read as text) or "tags" (a list of text)."""
+    cannot disagree. `kind` is "text" (a scalar read as text), "tags" (a list of tags) or
+    "list" (a list of text, each item checked)."""
 
     key: str
     description: str
@@ -78,6 +79,24 @@ def _check_type(name: str) -> str | None:
 
 def check_tag(tag: str) -> str | None:
     return None if TAG_RE.match(tag) else f"tag {tag!r} contains a space; use '_' or '::'"
+
+
+# The quality warnings of `deckgen check` (quality.py), by the name a card's `allow:` uses
+# to silence one, and which each message ends with.
+WARNING_NAMES = {
+    "long-answer": "the answer is long",
+    "near-duplicate": "the question is (nearly) the same as another card's",
+    "cloze-hides-most": "a deletion hides most of the cloze text",
+    "type-in-markdown": "a type-in answer holds Markdown, which stays literal",
+}
+
+
+def _check_warning_name(name: str) -> str | None:
+    if name in WARNING_NAMES:
+        return None
+    close = difflib.get_close_matches(name, list(WARNING_NAMES), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown warning {name!r} in `allow`; {hint}(warnings: {', '.join(WARNING_NAMES)})"
 
 
 def _check_length(value: str, key: str) -> str | None:
@@ -140,6 +159,15 @@ CARD_KEYS = {
         KeySpec(
             "tags", "Tags added to this card, on top of the file's tags.", TAGS_SCHEMA, check_tag, "tags"
         ),
+        KeySpec(
+            "allow",
+            "Quality warnings of `deckgen check` this card may have, silenced: "
+            + "; ".join(f"{name}: {meaning}" for name, meaning in WARNING_NAMES.items())
+            + ".",
+            {"type": "array", "items": {"enum": list(WARNING_NAMES)}, "uniqueItems": True},
+            _check_warning_name,
+            "list",
+        ),
     )
 }
 
@@ -191,52 +219,129 @@ def cloze_revealed(text: str) -> str:
 
 
 def card_json_schema() -> dict:
-    """A card: the keys every card may have, then one branch per card type."""
+    """A card: one `if`/`then` per card type, each listing every key that type may have.
+
+    No key is listed outside the branches (only `type`, for its message): the YAML
+    language server completes the keys of the branches whose `if` holds, so a cloze
+    card is offered `text` and never `front`. tests/test_editor_schema.py measures it.
+    """
+    keys = {**CARD_KEYS, **FIELDS}
+
+    def described(key: str) -> dict:
+        return keys[key].schema | {"description": keys[key].description}
+
     variants = []
     for card_type in CARD_TYPES.values():
-        allowed = {key: True for key in CARD_KEYS} | {key: True for key in card_type.fields}
-        type_match = {"const": card_type.name}
-        condition: dict = {"properties": {"type": type_match}, "required": ["type"]}
+        condition: dict = {"properties": {"type": {"const": card_type.name}}, "required": ["type"]}
         if card_type.name == DEFAULT_TYPE:
             condition = {"anyOf": [condition, {"not": {"required": ["type"]}}]}
+        own = [key for key in CARD_KEYS if key != "type"] + list(card_type.fields)
+        properties = {key: described(key) for key in own}
+        properties["type"] = {"const": card_type.name, "description": card_type.description}
         variants.append(
             {
                 "if": condition,
                 "then": {
+                    # The label of the editor's "insert every required key" completion.
+                    "title": f"{card_type.name} card",
                     "description": card_type.description,
                     "required": list(card_type.required),
-                    "properties": allowed,
+                    "properties": properties,
                     "additionalProperties": False,
                 },
             }
         )
-    keys = {**CARD_KEYS, **FIELDS}
     return {
         "type": "object",
         "required": ["id"],
-        "properties": {key: spec.schema | {"description": spec.description} for key, spec in keys.items()},
-        "additionalProperties": False,
+        # An unknown type matches no branch: this says which types there are.
+        "properties": {"type": described("type")},
         "allOf": variants,
     }
 
 
-def json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of a topic file, for editors."""
+_SCALAR_TEXT = {"type": ["string", "number"], "minLength": 1}  # a scalar's text, as validate.py reads it
+
+# The JSON Schema of each top-level key of a topic file (TOPIC_KEYS says which are required).
+TOPIC_KEY_SCHEMAS = {
+    "deck": {"type": "string", "minLength": 1},
+    "tags": TAGS_SCHEMA,
+    "cards": {"type": "array", "minItems": 1, "items": card_json_schema()},
+    "retired": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": [key for key, (required, _) in RETIRED_KEYS.items() if required],
+            "properties": {
+                key: (_SCALAR_TEXT if key == "reason" else CARD_KEYS["id"].schema) | {"description": text}
+                for key, (_, text) in RETIRED_KEYS.items()
+            },
+            "additionalProperties": False,
+        },
+    },
+}
+
+# The JSON Schema of each key of cards/deck.yaml (CONFIG_KEYS says which are required).
+CONFIG_KEY_SCHEMAS = {
+    "deck": _SCALAR_TEXT,
+    "namespace": _SCALAR_TEXT | {"pattern": NAMESPACE_PATTERN},
+    "version": _SCALAR_TEXT,
+    "description": _SCALAR_TEXT,
+    "topics": {"type": "array", "items": _SCALAR_TEXT, "uniqueItems": True},
+    "number_topics": {"type": "boolean"},
+    "html": {
+        "type": "object",
+        "properties": {"allow": {"type": "array", "items": {"type": "string", "minLength": 1}}},
+        "additionalProperties": False,
+    },
+}
+
+
+def _document(name: str, title: str, description: str, keys: dict, fragments: dict) -> dict:
+    """A JSON Schema (draft 2020-12) of a YAML mapping whose keys are `keys`: (required, description)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/deckgen/deckgen/card-file.schema.json",
-        "title": "deckgen topic file",
-        "description": "One topic of a deckgen deck: a subdeck title, tags and cards.",
+        "$id": f"https://github.com/deckgen/deckgen/{name}",
+        "title": title,
+        "description": description,
         "type": "object",
-        "required": [key for key, (required, _) in TOPIC_KEYS.items() if required],
-        "properties": {
-            "deck": {"type": "string", "minLength": 1, "description": TOPIC_KEYS["deck"][1]},
-            "tags": TAGS_SCHEMA | {"description": TOPIC_KEYS["tags"][1]},
-            "cards": {"type": "array", "items": card_json_schema(), "description": TOPIC_KEYS["cards"][1]},
-        },
+        "required": [key for key, (required, _) in keys.items() if required],
+        "properties": {key: fragments[key] | {"description": text} for key, (_, text) in keys.items()},
         "additionalProperties": False,
     }
 
 
+def json_schema() -> dict:
+    """The JSON Schema of a topic file, for editors."""
+    return _document(
+        TOPIC_SCHEMA_FILE,
+        "deckgen topic file",
+        "One topic of a deckgen deck: a subdeck title, tags and cards.",
+        TOPIC_KEYS,
+        TOPIC_KEY_SCHEMAS,
+    )
+
+
+def deck_json_schema() -> dict:
+    """The JSON Schema of cards/deck.yaml, for editors."""
+    return _document(
+        DECK_SCHEMA_FILE,
+        "deckgen deck config",
+        "cards/deck.yaml: the root deck, the identity namespace and the order of topics.",
+        CONFIG_KEYS,
+        CONFIG_KEY_SCHEMAS,
+    )
+
+
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def deck_json_schema_text() -> str:
+    return json.dumps(deck_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+TOPIC_SCHEMA_FILE = "card-file.schema.json"
+DECK_SCHEMA_FILE = "deck.schema.json"
+# Each schema by the file name that `deckgen init` and `deckgen schema -o DIR` give it.
+SCHEMA_FILES = {TOPIC_SCHEMA_FILE: json_schema_text, DECK_SCHEMA_FILE: deck_json_schema_text}

@@ -208,6 +208,7 @@ def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | No
             elif value is not None:
                 values[key], locations[key] = value, source.at(entry[1])
     tags = _tags(source, entries.get("tags"), problems)
+    allow = _checked_list(source, entries.get("allow"), schema.CARD_KEYS["allow"], problems)
     card_id = values.pop("id", None)
     card_type = values.pop("type", schema.DEFAULT_TYPE)
     if "type" in entries and "type" not in locations:
@@ -217,7 +218,7 @@ def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | No
     if card_id is None or len(problems.errors) > before:
         return None
     field_locations = {key: locations[key] for key in fields}
-    return Card(card_id, card_type, fields, field_locations, tuple(tags), where)
+    return Card(card_id, card_type, fields, field_locations, tuple(tags), where, tuple(dict.fromkeys(allow)))
 
 
 def _check_fields(
@@ -344,6 +345,21 @@ def _text(source: Source, entry: Entry, key: str, problems: Problems) -> str | N
         problems.error(source.at(node), f"{key!r} is empty")
         return None
     return value
+
+
+def _checked_list(source: Source, entry: Entry | None, spec: schema.KeySpec, problems: Problems) -> list[str]:
+    """A card key whose value is a list of text (`allow:`), each item checked by its KeySpec."""
+    if entry is None:
+        return []
+    values = []
+    for item in _sequence(source, entry[1], spec.key, problems) or []:
+        value = _text(source, (item, item), spec.key, problems)
+        message = spec.problem(value) if value is not None else None
+        if message:
+            problems.error(source.at(item), message)
+        elif value is not None:
+            values.append(value)
+    return values
 
 
 def _tags(source: Source, entry: Entry | None, problems: Problems) -> list[str]:

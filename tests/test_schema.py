@@ -60,5 +60,9 @@ def test_what_only_the_validator_finds(tmp_path):
 def test_every_card_key_has_a_description_and_a_schema():
     for spec in (*schema.CARD_KEYS.values(), *schema.FIELDS.values()):
         assert spec.description and spec.schema, spec.key
-    properties = schema.json_schema()["properties"]["cards"]["items"]["properties"]
-    assert set(properties) == set(schema.CARD_KEYS) | set(schema.FIELDS)
+    branches = [variant["then"] for variant in schema.json_schema()["properties"]["cards"]["items"]["allOf"]]
+    properties = {key for branch in branches for key in branch["properties"]}
+    assert properties == set(schema.CARD_KEYS) | set(schema.FIELDS)
+    for branch in branches:  # each type's branch: every key of every card, and its own fields only
+        card_type = schema.CARD_TYPES[branch["properties"]["type"]["const"]]
+        assert set(branch["properties"]) == set(schema.CARD_KEYS) | set(card_type.fields)
