@@ -59,6 +59,9 @@ class DeckConfig:
     topic_order: tuple[str, ...]
     path: Path | None  # None when the config comes from defaults
     namespace_at: Location | None = None  # where `namespace:` is written
+    # deck.yaml `html: {allow: [...]}`: what fields may hold beyond html_policy's
+    # allowlist, each entry stripped and lower-case (html_policy.allow_problem checks them).
+    html_allow: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

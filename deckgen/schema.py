@@ -194,6 +194,11 @@ CONFIG_KEYS = {
     "version": (False, "The deck's own version, shown in the root deck's description."),
     "description": (False, "Shown in Anki on the root deck's overview screen."),
     "topics": (False, "Topic file names (without .yaml) in the order learners meet them."),
+    "html": (
+        False,
+        "`allow:` a list of HTML tags (iframe, video, ...) or event-handlers, style-attributes, "
+        "javascript-urls that the deck's fields may hold beyond the safe allowlist.",
+    ),
 }
 
 ALL_CARD_KEYS = tuple(CARD_KEYS) + tuple(FIELDS)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import schema
+from . import html_policy, schema
 from .cards import Card, Deck, DeckConfig, Retirement, Topic
 from .errors import Location, Problems, display_path
 from .load import NULL, STR, Source, read_source
@@ -115,6 +115,7 @@ def _read_config(path: Path, problems: Problems) -> DeckConfig:
             elif not (path.parent / f"{name}.yaml").is_file() and not (path.parent / f"{name}.yml").is_file():
                 problems.error(source.at(item), f"topic {name!r}: no file {name}.yaml beside the config")
             topic_order.append(name)
+    html_allow = _html_allow(source, entries.get("html"), problems)
     return DeckConfig(
         title=values.get("deck", "Deck"),
         namespace=namespace or "deck",
@@ -123,7 +124,31 @@ def _read_config(path: Path, problems: Problems) -> DeckConfig:
         topic_order=tuple(topic_order),
         path=path,
         namespace_at=source.at(entries["namespace"][1]) if "namespace" in entries else None,
+        html_allow=html_allow,
     )
+
+
+def _html_allow(source: Source, entry: Entry | None, problems: Problems) -> frozenset[str]:
+    """deck.yaml's `html: {allow: [...]}`: what the deck's fields may hold beyond the
+    allowlist, each entry a tag name or a named opt-in (html_policy.allow_problem)."""
+    if entry is None:
+        return frozenset()
+    fields = _mapping(source, entry[1], "`html`", problems)
+    if fields is None:
+        return frozenset()
+    _check_keys(source, fields, {"allow": (False, "")}, "`html`", problems)
+    allowed = []
+    items = _sequence(source, fields["allow"][1], "allow", problems) if "allow" in fields else None
+    for item in items or []:
+        name = _text(source, (item, item), "allow", problems)
+        if name is None:
+            continue
+        message = html_policy.allow_problem(name)
+        if message:
+            problems.error(source.at(item), message)
+        else:
+            allowed.append(name.strip().lower())
+    return frozenset(allowed)
 
 
 # -- topic files ---------------------------------------------------------------------
