@@ -9,6 +9,7 @@ import yaml
 from deckgen.errors import Location
 from deckgen.html_policy import (
     ALLOWED_TAGS,
+    FieldHtml,
     allow_problem,
     check_html,
     inspect_field,
@@ -189,6 +190,30 @@ def test_a_live_tag_after_the_same_tag_in_code_is_placed_at_the_live_one():
 def test_repeated_identical_markup_is_placed_at_each_occurrence():
     text = "<kbd onclick=x>A</kbd> and\n<kbd onclick=x>B</kbd>"
     assert [(line, column) for line, column, _ in findings(text)] == [(1, 6), (2, 6)]
+
+
+@pytest.mark.parametrize(
+    ("field_html", "words"),
+    [
+        ('<p class="a" onclick="x()">p</p>', "`onclick` on `<p>`"),
+        ('<p class="a" id="b">p</p>', "attribute `id` is not allowed on `<p>`"),
+        ("<P>x</P><SCRIPT>x()</SCRIPT>", "`<script>` is not allowed"),
+        ('<p class="a">x</p><p class=b>y</p><svg></svg>', "`<svg>` is not allowed"),
+        ('<p class="a">[sound:media/a.svg]</p>', "names an image, not a sound file"),
+        ('<p class="a">x</p><!-- <b> -->', "the HTML comment"),
+        ('<p class="a">x <img src=x onerror=y></p>', "`onerror` on `<img>`"),
+        ("<p>x</p>\n<p", "is an unfinished tag"),
+    ],
+)
+def test_html_that_looks_plain_but_is_not_is_read_in_full(field_html, words):
+    # Fields of plain allowed tags skip the parser: anything else must not.
+    assert any(words in f.message for f in check_html(field_html)), check_html(field_html)
+
+
+def test_plain_markdown_html_has_nothing_to_find():
+    plain = '<div class="highlight"><pre><span></span><code><span class="nt">&lt;script&gt;</span>\n'
+    plain += "</code></pre></div>\n<p><em>a</em> &amp; <strong>b</strong><br>\nc &gt; d</p>"
+    assert inspect_field(plain, allow={"script"}) == inspect_field(plain) == FieldHtml((), ())
 
 
 def test_markup_not_written_in_the_source_has_no_position():
