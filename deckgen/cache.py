@@ -8,8 +8,10 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
   kept, so its problems are reported on every build. (`topics/<topic>.json`)
 - `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
   what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
-  file, the field's text) and on the bytes of the images it shows: a field is taken
-  from the cache when its key is the same and each image still has the same sha256.
+  file, the field's text, the deck's HTML opt-ins) and on the bytes of the media files
+  it uses: a field is taken from the cache when its key is the same and each media
+  file still has the same sha256. Only fields without problems are kept, so a field
+  kept under a wider `html: allow` is checked again under a narrower one.
   (`fields/<topic>.json`)
 - `BuildCache.packages`: for each package in the out dir, the key it was written from
   and the sha256 it was written with; a package whose key and bytes are both
@@ -74,9 +76,11 @@ def package_fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
-def field_key(cards_dir: Path, base: Path, text: str) -> str:
-    """Everything a field's HTML depends on, apart from the images it shows."""
-    parts = (f"deckgen-field/{FORMAT}", code_fingerprint(), str(cards_dir), str(base), text)
+def field_key(cards_dir: Path, base: Path, text: str, allow: frozenset[str] = frozenset()) -> str:
+    """Everything a field's HTML and its problems depend on, apart from the media files
+    it uses; `allow` is the deck's HTML opt-ins."""
+    opt_ins = ",".join(sorted(allow))
+    parts = (f"deckgen-field/{FORMAT}", code_fingerprint(), str(cards_dir), str(base), opt_ins, text)
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -159,7 +163,7 @@ def topic_from_json(document: object) -> Topic | None:
 @dataclass(frozen=True)
 class CachedField:
     html: str
-    images: tuple[tuple[str, str, str], ...]  # (src as written, media name, sha256 of the file)
+    images: tuple[tuple[str, str, str], ...]  # each media file: (src as written, name, sha256)
 
 
 def _fields_from_json(document: dict) -> dict[str, CachedField]:
@@ -173,7 +177,7 @@ def _fields_from_json(document: dict) -> dict[str, CachedField]:
 
 
 def _from_cache(media: MediaFiles, entry: CachedField, base: Path) -> RenderedField | None:
-    """The cached field, if every image it shows is still the file with the same bytes."""
+    """The cached field, if every media file it uses is still there with the same bytes."""
     found = []
     for src, name, digest in entry.images:
         path, _error = media.image_file(src, base)
@@ -314,12 +318,15 @@ class BuildCache:
                 document = _read_document(shard_path(self.folder / FIELDS_DIR, topic))
                 kept = document.get("keys")
                 source = self._sources.get(topic)
-                if source and document.get("source") == source and _strings(kept, end - start):
+                # The kept keys hold the opt-ins they were made with: reuse them under the same.
+                same_allow = document.get("allow") == sorted(requests[start].allow)
+                if source and document.get("source") == source and same_allow and _strings(kept, end - start):
                     keys[start:end] = kept
                     reused.add(topic)
                 else:
                     keys[start:end] = [
-                        field_key(media.cards_dir, r.base.resolve(), r.text) for r in requests[start:end]
+                        field_key(media.cards_dir, r.base.resolve(), r.text, r.allow)
+                        for r in requests[start:end]
                     ]
                 entries = _fields_from_json(document)
                 for index in range(start, end):
@@ -360,7 +367,13 @@ class BuildCache:
                 ]
                 entries[key] = [result.html, images]
             source = self._sources.get(topic, "")
-            self._writes[shard] = {"source": source, "keys": keys[start:end], "fields": entries}
+            allow = sorted(requests[start].allow)
+            self._writes[shard] = {
+                "source": source,
+                "allow": allow,
+                "keys": keys[start:end],
+                "fields": entries,
+            }
 
     def commit(self, packages: list[Path]) -> None:
         """Write what this build read, rendered and packaged; forget what it no longer has.

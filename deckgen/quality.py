@@ -2,7 +2,8 @@
 
 Runs on the rendered deck (after step 3). Nothing here stops a build; each finding is
 a located warning: near-duplicate questions, long answers, a cloze that hides most
-of its text, scripts or inline event handlers in a field, Markdown in a type-in answer.
+of its text, Markdown in a type-in answer. (Scripts and event handlers in a field are
+errors, of the render step: html_policy.py.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ NEAR_DUPLICATE_RATIO = 0.9
 # Pairwise comparison is quadratic; past this many questions only exact duplicates are sought.
 NEAR_DUPLICATE_MAX_CARDS = 3000
 
-_SCRIPT_RE = re.compile(r"<\s*script\b|\bon[a-z]+\s*=\s*[\"']?|javascript:", re.IGNORECASE)
 # Markdown a writer might expect to be rendered; underscores inside names (ECS_CLUSTER) are fine.
 _MARKUP_RE = re.compile(r"`|\*\*|(?<!\w)__|(?<!\w)\*\w|\[[^\]]+\]\(")
 _WORD_RE = re.compile(r"[a-z0-9]+")
@@ -32,16 +32,6 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
     questions = []
     for rc in compiled.cards:
         card = rc.card
-        for key, source in card.fields.items():
-            if _SCRIPT_RE.search(source):
-                # Not a quality warning for `allow:`: html_policy.py makes it an error (issue 16).
-                warnings.append(
-                    Problem(
-                        card.field_locations.get(key, card.location),
-                        "contains a script or an inline event handler; cards should hold content, not code",
-                        "warning",
-                    )
-                )
         if card.type == "cloze":
             warnings.extend(_cloze_warnings(rc))
             questions.append((rc, "text", _cloze_question(card.fields["text"])))

@@ -1,9 +1,14 @@
 """Step 3 of the pipeline: Markdown fields -> HTML, with the media they use.
 
-Rendering is a function of a field's text and the files it points at, so it can be
-cached (cache.py wraps `render_fields` from outside) and run on every core. MathJax
-(`\\(...\\)`, `\\[...\\]`) and cloze markers are shielded from Markdown, which would
-otherwise eat the backslashes or split the braces.
+Rendering is a function of a field's text, the deck's HTML opt-ins and the files it
+points at, so it can be cached (cache.py wraps `render_fields` from outside) and run on
+every core. MathJax (`\\(...\\)`, `\\[...\\]`) and cloze markers are shielded from
+Markdown, which would otherwise eat the backslashes or split the braces.
+
+The rendered HTML is then read once by html_policy.py: markup a card may not hold is an
+error, and every media reference (Markdown images, `<img>`, `<audio>`, `<source>`,
+`[sound:...]`) must be a file under cards/ of the right kind; each is packaged and
+renamed to its name in the package.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import hashlib
 import html
 import os
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,12 +25,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import markdown
-from markdown.extensions import Extension
-from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
 
-from .cards import Card, Deck
-from .errors import Problems, display_path
+from .cards import Card, Deck, Topic
+from .errors import Location, Problems, display_path
+from .html_policy import Finding, inspect_field, place, rewrite_media, source_from
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 # Placeholders are letters only, so Markdown and Pygments leave them whole.
@@ -85,23 +88,31 @@ class RenderedCard:
 class RenderedField:
     html: str
     media: tuple[MediaFile, ...]
-    errors: tuple[str, ...]
-    images: tuple[str, ...] = ()  # each media file's src as written, for the cache to check
+    # What is wrong, each at its line and column in the field's text (`render_deck`
+    # places them in the card file).
+    errors: tuple[Finding, ...]
+    images: tuple[str, ...] = ()  # each media file's src as written (images and sounds), for the cache
 
 
 @dataclass(frozen=True)
 class FieldRequest:
-    """One Markdown field to render: its text and the folder its image paths start from."""
+    """One Markdown field to render: its text, the folder its media paths start from,
+    and the deck's HTML opt-ins (deck.yaml `html: {allow: [...]}`)."""
 
     topic: str  # the topic key of the card it belongs to
     base: Path
     text: str
+    allow: frozenset[str] = frozenset()
 
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
 FieldRenderer = Callable[[list[FieldRequest]], list[RenderedField]]
 # Told how far rendering has got: (fields rendered, fields to render).
 RenderProgress = Callable[[int, int], None]
+
+
+# What each kind of media reference (html_policy.MediaKind) is called in messages.
+_MEDIA_NOUNS = {"image": "image", "audio": "sound file", "video": "video"}
 
 
 class MediaFiles:
@@ -111,19 +122,25 @@ class MediaFiles:
         self.cards_dir = cards_dir.resolve()
         self._digests: dict[Path, str] = {}
 
-    def image_file(self, src: str, base: Path) -> tuple[Path | None, str | None]:
-        """The file an image's `src` names, or None and the reason it cannot be used."""
+    def image_file(self, src: str, base: Path, kind: str = "image") -> tuple[Path | None, str | None]:
+        """The file a media reference's `src` names, or None and the reason it cannot be
+        used; `kind` is what the reference shows (html_policy.MediaKind), for the message."""
+        noun = _MEDIA_NOUNS.get(kind, kind)
         parsed = urlparse(src)
         if parsed.scheme or src.startswith("//"):
             return None, (
-                f"image {src!r} is not a local file: learners review offline, so put the "
+                f"{noun} {src!r} is not a local file: learners review offline, so put the "
                 "file under the cards folder and link it by a relative path"
             )
         path = (base / unquote(parsed.path)).resolve()
         if not path.is_relative_to(self.cards_dir):
-            return None, f"image {src!r} is outside the cards folder"
+            return None, f"{noun} {src!r} is outside the cards folder"
+        if path.is_dir():
+            return None, f"{noun} {src!r} is a folder ({display_path(path)}), not a file"
+        if not path.exists():
+            return None, f"{noun} {src!r} not found: no file {display_path(path)}"
         if not path.is_file():
-            return None, f"image {src!r} not found: no file {display_path(path)}"
+            return None, f"{noun} {src!r} is not a regular file: {display_path(path)}"
         return path, None
 
     def digest(self, path: Path) -> str:
@@ -139,61 +156,42 @@ class MediaFiles:
         return MediaFile(path, f"{path.stem}-{self.digest(path)[:12]}{path.suffix.lower()}")
 
 
-class _ImageCollector(Treeprocessor):
-    """Rewrites each <img src> to its packaged media name and records the file."""
-
-    def __init__(self, md, renderer: Renderer):
-        super().__init__(md)
-        self.renderer = renderer
-
-    def run(self, root: ET.Element) -> None:
-        for img in root.iter("img"):
-            img.set("src", self.renderer._media_name(img.get("src", "")))
-
-
-class _MediaExtension(Extension):
-    def __init__(self, renderer: Renderer):
-        super().__init__()
-        self.renderer = renderer
-
-    def extendMarkdown(self, md) -> None:
-        md.treeprocessors.register(_ImageCollector(md, self.renderer), "deckgen_media", 0)
-
-
 class Renderer:
     """One reused Markdown converter (building one per field is slow)."""
 
     def __init__(self, cards_dir: Path):
         self.media = MediaFiles(cards_dir)
         self._md = markdown.Markdown(
-            extensions=[*MARKDOWN_EXTENSIONS, _MediaExtension(self)],
+            extensions=list(MARKDOWN_EXTENSIONS),
             extension_configs=MARKDOWN_EXTENSION_CONFIGS,
             output_format="html",
         )
-        self._base: Path = self.media.cards_dir
-        self._found: list[MediaFile] = []
-        self._images: list[str] = []
-        self._errors: list[str] = []
 
-    def render_field(self, text: str, base: Path) -> RenderedField:
-        """Markdown -> HTML; `base` is the folder that relative image paths start from."""
-        self._base, self._found, self._images, self._errors = base, [], [], []
+    def render_field(self, text: str, base: Path, allow: frozenset[str] = frozenset()) -> RenderedField:
+        """Markdown -> HTML, checked by html_policy with the deck's opt-ins `allow`, each
+        media file renamed to its packaged name; `base` is the folder that relative media
+        paths start from."""
         shielded, maths = _shield(text)
         self._md.reset()
-        out = self._md.convert(shielded)
-        return RenderedField(
-            _unshield(out, maths), tuple(self._found), tuple(self._errors), tuple(self._images)
-        )
-
-    def _media_name(self, src: str) -> str:
-        path, error = self.media.image_file(src, self._base)
-        if path is None:
-            self._errors.append(error or "")
-            return src
-        media = self.media.media_file(path)
-        self._found.append(media)
-        self._images.append(src)
-        return media.name
+        out = _unshield(self._md.convert(shielded), maths)
+        # All media in one place, whoever wrote the tag (Markdown or the author).
+        found = inspect_field(out, text, allow)
+        errors = list(found.findings)
+        media: list[MediaFile] = []
+        sources: list[str] = []
+        names: dict[str, str] = {}
+        for reference in found.media:
+            path, error = self.media.image_file(reference.src, base, reference.kind)
+            if path is None:
+                errors.append(Finding(error or "", reference.written, reference.line, reference.column))
+                continue
+            item = self.media.media_file(path)
+            media.append(item)
+            sources.append(reference.src)
+            names[reference.src] = item.name
+        errors.sort(key=lambda f: (f.line == 0, f.line, f.column))
+        html_out = rewrite_media(out, found.media, names)
+        return RenderedField(html_out, tuple(media), tuple(errors), tuple(sources))
 
 
 def _shield(text: str) -> tuple[str, list[str]]:
@@ -239,7 +237,7 @@ def _is_plain(card: Card, key: str) -> bool:
 def field_requests(deck: Deck) -> list[FieldRequest]:
     """Every Markdown field of every card, in deck order (topic by topic, card by card)."""
     return [
-        FieldRequest(topic.key, topic.path.parent, text)
+        FieldRequest(topic.key, topic.path.parent, text, deck.config.html_allow)
         for topic in deck.topics
         for card in topic.cards
         for key, text in card.fields.items()
@@ -249,10 +247,11 @@ def field_requests(deck: Deck) -> list[FieldRequest]:
 
 def render_deck(deck: Deck, problems: Problems, render: FieldRenderer) -> list[RenderedCard]:
     """Render every card, in deck order, with `render` (`render_fields`, or the cache's
-    wrapper of it); a field's problems are reported at the field's location."""
+    wrapper of it); a field's problems are reported where they stand in its card file."""
     results = iter(render(field_requests(deck)))
     cards = []
     for topic in deck.topics:
+        file_text: list[str | None] = []  # the topic file, read only if a field has a problem
         for card in topic.cards:
             fields: dict[str, str] = {}
             media: list[MediaFile] = []
@@ -261,13 +260,57 @@ def render_deck(deck: Deck, problems: Problems, render: FieldRenderer) -> list[R
                     fields[key] = html.escape(text.strip(), quote=False)
                     continue
                 result = next(results)
-                for message in result.errors:
-                    problems.error(card.field_locations[key], message)
+                if result.errors:
+                    if not file_text:
+                        file_text.append(_read_text(topic))
+                    start = card.field_locations[key]
+                    places = _error_places(result, start, file_text[0], deck.config.html_allow)
+                    for where, finding in zip(places, result.errors, strict=True):
+                        problems.error(where, finding.message)
                 fields[key] = result.html
                 media.extend(result.media)
             tags = tuple(dict.fromkeys(topic.tags + card.tags))
             cards.append(RenderedCard(topic.key, card, fields, tags, tuple(dict.fromkeys(media))))
     return cards
+
+
+def _read_text(topic: Topic) -> str | None:
+    try:
+        return topic.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):  # changed since it was read: the field's location will do
+        return None
+
+
+def _error_places(
+    result: RenderedField, start: Location, file_text: str | None, allow: frozenset[str]
+) -> list[Location]:
+    """Where each of a field's errors stands in its card file, the field's `start` where
+    that cannot be told.
+
+    The renderer placed them in the field's parsed value, which YAML has unfolded and
+    unindented; reading the field's HTML again against the file's own text from `start`
+    on places each exactly (html_policy.place).
+    """
+    if file_text is None:
+        return [start] * len(result.errors)
+    again = inspect_field(result.html, source_from(file_text, start), allow)
+    findings = list(again.findings)
+    references = list(again.media)
+    places = []
+    for error in result.errors:
+        # The same finding again, or (a missing file, ...) the same media reference.
+        match = next((f for f in findings if f.message == error.message), None)
+        if match is not None:
+            findings.remove(match)
+            places.append(place(match, start))
+            continue
+        reference = next((r for r in references if r.written == error.text), None)
+        if reference is not None:
+            references.remove(reference)
+            places.append(place(reference, start))
+            continue
+        places.append(start)
+    return places
 
 
 def render_fields(
@@ -276,7 +319,7 @@ def render_fields(
     """Render fields in order: here, or on every core when there are many."""
     workers = min(usable_cores(), len(requests) // PARALLEL_FIELDS)
     chunks = [
-        [(r.base, r.text) for r in requests[i : i + _CHUNK_FIELDS]]
+        [(r.base, r.text, r.allow) for r in requests[i : i + _CHUNK_FIELDS]]
         for i in range(0, len(requests), _CHUNK_FIELDS)
     ]
     results: list[RenderedField] = []
@@ -289,7 +332,7 @@ def render_fields(
         return results
     renderer = Renderer(cards_dir)  # a new one: its image digests hold for this build only
     for chunk in chunks:
-        results.extend(renderer.render_field(text, base) for base, text in chunk)
+        results.extend(renderer.render_field(text, base, allow) for base, text, allow in chunk)
         if progress:
             progress(len(results), len(requests))
     return results
@@ -307,7 +350,7 @@ def _worker_renderer(cards_dir: Path) -> Renderer:
     return Renderer(cards_dir)
 
 
-def _render_chunk(cards_dir: Path, chunk: list[tuple[Path, str]]) -> list[RenderedField]:
+def _render_chunk(cards_dir: Path, chunk: list[tuple[Path, str, frozenset[str]]]) -> list[RenderedField]:
     """In a worker process: one Renderer per process, reused for every chunk it gets."""
     renderer = _worker_renderer(cards_dir)
-    return [renderer.render_field(text, base) for base, text in chunk]
+    return [renderer.render_field(text, base, allow) for base, text, allow in chunk]

@@ -31,14 +31,21 @@ REMOTE = "https://deckgen.invalid"
 LOCAL_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20"/></svg>'
 )
-# Each field holds something a page must not run or fetch (or both).
+# Each field holds something a page must not run or fetch (or both). `deckgen check`
+# refuses all of it (html_policy.py); this deck opts in to all of it, to show that the
+# page stays sealed even so. A remote <img> is refused even then: <input type=image>
+# loads a remote picture instead.
+HOSTILE_CONFIG = (
+    "deck: Test Deck\nnamespace: test-deck\ntopics: [hostile]\nhtml:\n  allow: [script, input, iframe, "
+    "style, link, style-attributes, base, svg, event-handlers, a, javascript-urls, object, form, button]\n"
+)
 HOSTILE_TOPIC = {
     "deck": "Hostile",
     "cards": [
         {
             "id": "script",
             "front": "A script\n\n<script>alert('script')</script>",
-            "back": f'<img src="{REMOTE}/pixel.png" onerror="alert(\'onerror\')">',
+            "back": f'<input type="image" src="{REMOTE}/pixel.png" onerror="alert(\'onerror\')">',
         },
         {
             "id": "frames",
@@ -92,7 +99,7 @@ MATH_TOPIC = {
 def pages(tmp_path_factory) -> dict[str, Path]:
     """name -> a preview page: the hostile deck sealed and with its policy taken out, math, the real deck."""
     root = tmp_path_factory.mktemp("sealed")
-    hostile = write_deck(root / "hostile-cards", {"hostile": yaml.safe_dump(HOSTILE_TOPIC)})
+    hostile = write_deck(root / "hostile-cards", {"hostile": yaml.safe_dump(HOSTILE_TOPIC)}, HOSTILE_CONFIG)
     (hostile / "media").mkdir()
     (hostile / "media" / "local.svg").write_text(LOCAL_SVG, encoding="utf-8")
     sealed = write_preview(hostile, root / "hostile").path
