@@ -11,17 +11,20 @@ Each step is a module; this one only runs them in order, with the build cache
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
+from concurrent.futures import as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import BuildCache
+from .cache import CACHE_DIR, BuildCache
 from .compile import CompiledDeck, Progress, compile_deck, fewer_collections
 from .errors import DeckError, Location, Problem, Problems, display_path
 from .identity import Identified, Stamping, build_time, identify, identity_problems
 from .lock import LOCK_FILE, dump_lock, locked_problems, read_lock_merging
-from .output import StagedFiles
+from .output import StagedFiles, Waiting, exclusive, remove_temporaries, writing_to
 from .package import PackageJob, package_key, plan_packages, write_package
+from .preview import PREVIEW_DIR
 from .render import usable_cores
 from .report import (
     MANIFEST_FILE,
@@ -33,6 +36,7 @@ from .report import (
     summaries,
 )
 from .retire import last_published, retire
+from .workers import worker_pool
 
 # Below this many notes in the packages after the first, a second process costs more
 # than it saves (a one-card rebuild writes the whole deck and one topic).
@@ -112,7 +116,6 @@ def check(cards_dir: Path, *, locked: bool = False) -> CheckResult:
     return CheckResult(identified.compiled, identified.stamping, checked.lock_merged, checked.warnings)
 
 
-@fewer_collections()
 def build(
     cards_dir: Path,
     out_dir: Path,
@@ -120,14 +123,49 @@ def build(
     locked: bool = False,
     now: int | None = None,
     progress: Progress | None = None,
+    waiting: Waiting | None = None,
 ) -> BuildResult:
     """Compile the cards and write one package per topic plus one for the whole deck.
 
     With `locked`, refuse (and write nothing) when the lock does not match the sources.
     Raises DeckError; on any error nothing under `out_dir` and no lock is changed.
     Work done before is taken from `out_dir/.cache` (cache.py), which the build updates
-    only when it succeeds.
+    only when it succeeds. One command at a time writes to `out_dir` and one build to
+    `cards_dir` (its lock): another one waits for it, and tells `waiting` so.
     """
+    with one_build_at_a_time(cards_dir, out_dir, waiting):
+        return _build_alone(cards_dir, out_dir, locked=locked, now=now, progress=progress)
+
+
+@contextmanager
+def one_build_at_a_time(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None) -> Iterator[None]:
+    """Hold the out folder's lock, then the cards folder's (always in that order, so no
+    two commands each hold one and wait for the other), and remove what killed
+    commands left there."""
+    with ExitStack() as held:
+        held.enter_context(writing_to(out_dir, waiting))
+        if not _same_folder(cards_dir, out_dir):
+            message = f"waiting for another deckgen build of {display_path(cards_dir)}/ to finish"
+            held.enter_context(exclusive(cards_dir, message, waiting))
+        cache = out_dir / CACHE_DIR
+        for folder in (out_dir, cache, *(p for p in cache.glob("*") if p.is_dir()), out_dir / PREVIEW_DIR):
+            remove_temporaries(folder)
+        remove_temporaries(cards_dir, [LOCK_FILE])
+        yield
+
+
+def _same_folder(one: Path, other: Path) -> bool:
+    try:
+        return one.samefile(other)
+    except OSError:
+        return False
+
+
+@fewer_collections()
+def _build_alone(
+    cards_dir: Path, out_dir: Path, *, locked: bool, now: int | None, progress: Progress | None
+) -> BuildResult:
+    """`build`, holding the folders' locks."""
     cache = BuildCache(out_dir)
     compiled = compile_deck(cards_dir, cache, progress)
     checked = _check_identity(compiled, locked=locked, now=now, out_dir=out_dir)
@@ -210,15 +248,10 @@ def _write_packages(
             write_package(temporary, job)
             wrote_one()
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:  # on an error, its workers are ended and their work dropped
         futures = [pool.submit(write_package, temporary, job) for temporary, job, _key in rest]
-        try:
-            write_package(pending[0][0], pending[0][1])
+        write_package(pending[0][0], pending[0][1])
+        wrote_one()
+        for future in as_completed(futures):
+            future.result()
             wrote_one()
-            for future in as_completed(futures):
-                future.result()
-                wrote_one()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise

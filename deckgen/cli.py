@@ -8,10 +8,13 @@ text. This is the only module that prints or chooses an exit status: 0 success,
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -22,6 +25,7 @@ from .diff import diff_packages, format_markdown, read_package
 from .errors import DeckError, Problem
 from .folders import BUILD_FOLDER, find_deck
 from .lock import forget_removed
+from .output import file_trouble
 from .preview import write_preview
 from .quality import quality_warnings
 from .schema import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
@@ -96,29 +100,66 @@ def _fail(error: DeckError) -> None:
     sys.exit(1)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, stopping a command as Ctrl-C does: `finally` blocks discard its temporary files."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise _Terminated()
+
+
 class _Group(click.Group):
-    """Runs commands with library errors turned into messages (a traceback only with --debug)."""
+    """Runs commands with library errors turned into messages (a traceback only with --debug).
+
+    Trouble with files or the disk (OSError: permissions, a full or read-only disk, ...)
+    is the user's to fix, exit 1; SIGTERM and Ctrl-C end in a message, exit 128 + signal;
+    anything else is a bug, exit 3.
+    """
 
     def invoke(self, ctx: click.Context):
+        main_thread = threading.current_thread() is threading.main_thread()
+        before = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
         try:
             return super().invoke(ctx)
         except DeckError as error:
             _fail(error)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            click.echo("deckgen: interrupted; nothing was written", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as stop:
+            number = signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT
+            how = "stopped (SIGTERM)" if number == signal.SIGTERM else "interrupted"
+            click.echo(f"deckgen: {how}; no file was left half-written", err=True)
+            sys.exit(128 + number)
+        except OSError as error:
+            click.echo(f"deckgen: {file_trouble(error)}", err=True)
+            sys.exit(1)
+        except ValueError as error:
+            if "null byte" not in str(error):
+                _internal_error(ctx, error)
+            click.echo("deckgen: a path holds a NUL byte (\\0), which no file name can hold", err=True)
+            sys.exit(1)
         except Exception as error:  # a bug in deckgen, not bad input
-            if ctx.obj and ctx.obj.get("debug"):
-                traceback.print_exc()
-            else:
-                click.echo(
-                    f"deckgen: internal error: {type(error).__name__}: {error} "
-                    "(run with --debug for a traceback, and please report it)",
-                    err=True,
-                )
-            sys.exit(3)
+            _internal_error(ctx, error)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, before)
+
+
+def _say_waiting(message: str) -> None:
+    """Told by build and preview that another deckgen command holds the folder."""
+    click.echo(f"deckgen: {message}", err=True)
+
+
+def _internal_error(ctx: click.Context, error: Exception) -> NoReturn:
+    if ctx.obj and ctx.obj.get("debug"):
+        traceback.print_exc()
+    else:
+        click.echo(
+            f"deckgen: internal error: {type(error).__name__}: {error} "
+            "(run with --debug for a traceback, and please report it)",
+            err=True,
+        )
+    sys.exit(3)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,7 +217,7 @@ def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
     """Build one package per topic and one for the whole deck."""
     bars = None if quiet or not sys.stdout.isatty() else ProgressBars()
     try:
-        result = run_build(cards_dir, out_dir, locked=locked, progress=bars)
+        result = run_build(cards_dir, out_dir, locked=locked, progress=bars, waiting=_say_waiting)
     finally:
         if bars:
             bars.close()
@@ -315,7 +356,7 @@ def preview(cards_dir: Path, out_dir: Path, watch: bool, port: int) -> None:
     if watch:
         _watch(cards_dir, out_dir, port)
         return
-    result = write_preview(cards_dir, out_dir)
+    result = write_preview(cards_dir, out_dir, waiting=_say_waiting)
     _print_problems(result.warnings)
     click.echo(f"Preview: {result.path} ({result.notes} notes, {result.cards} cards)")
 

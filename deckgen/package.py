@@ -11,6 +11,7 @@ same bytes. The build writes each package to a temporary name (output.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
@@ -31,8 +32,11 @@ from .cards import topic_slug
 from .identity import Identified, deck_id, note_guid, note_type_id
 from .lock import ROOT
 from .notetypes import NOTE_TYPES
+from .output import with_path
 from .schema import RETIRED_TOPIC
 
+# SQLite's primary result code for a full disk (the scratch database fills it first).
+_SQLITE_FULL = 13
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -280,6 +284,12 @@ def write_package(path: Path, job: PackageJob) -> None:
             _add(archive, "media", json.dumps({str(i): name for i, (_, name) in enumerate(ordered)}).encode())
             for index, (source, _name) in enumerate(ordered):
                 _add(archive, str(index), source.read_bytes())
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF != _SQLITE_FULL:
+            raise
+        raise with_path(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path) from error
+    except OSError as error:  # a full disk while zipping: name the package
+        raise with_path(error, path)  # noqa: B904
     finally:
         os.unlink(db_path)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from .compile import CompiledDeck, compile_deck
 from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
-from .output import StagedFiles
+from .output import StagedFiles, Waiting, naming, remove_temporaries, writing_to
 from .render import MediaFile, RenderedCard
 from .templates import render_template, strip_html
 
@@ -268,24 +268,28 @@ class PreviewResult:
     warnings: list[Problem]
 
 
-def write_preview(cards_dir: Path, out_dir: Path) -> PreviewResult:
+def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None) -> PreviewResult:
     """Compile the cards and write `out_dir/preview/index.html` with its media beside it.
 
-    Raises DeckError on bad input, before anything is written.
+    Raises DeckError on bad input, before anything is written. Waits for another
+    command writing to `out_dir` (a build) to finish, and tells `waiting` so.
     """
     compiled = compile_deck(cards_dir)
     page = preview_page(compiled)
     folder = out_dir / PREVIEW_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    with StagedFiles() as staged:
-        for item in page.media:
-            staged.copy(folder / item.name, item.source)
-        mathjax = files("deckgen").joinpath(_MATHJAX_SOURCE).read_bytes()
-        staged.stage(folder / MATHJAX_FILE).write_bytes(mathjax)
-        staged.write_text(folder / PAGE_FILE, page.html)
-        staged.commit()
-    keep = {item.name for item in page.media}
-    for path in folder.iterdir():
-        if path.is_file() and _MEDIA_NAME_RE.search(path.name) and path.name not in keep:
-            path.unlink()
+    with writing_to(out_dir, waiting):
+        remove_temporaries(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with StagedFiles() as staged:
+            for item in page.media:
+                staged.copy(folder / item.name, item.source)
+            mathjax = files("deckgen").joinpath(_MATHJAX_SOURCE).read_bytes()
+            with naming(folder / MATHJAX_FILE):
+                staged.stage(folder / MATHJAX_FILE).write_bytes(mathjax)
+            staged.write_text(folder / PAGE_FILE, page.html)
+            staged.commit()
+        keep = {item.name for item in page.media}
+        for path in folder.iterdir():
+            if path.is_file() and _MEDIA_NAME_RE.search(path.name) and path.name not in keep:
+                path.unlink()
     return PreviewResult(folder / PAGE_FILE, len(compiled.cards), len(page.cards), compiled.warnings)
