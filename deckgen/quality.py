@@ -2,17 +2,18 @@
 
 Runs on the rendered deck (after step 3). Nothing here stops a build; each finding is
 a located warning: near-duplicate questions, long answers, a cloze that hides most
-of its text, Markdown in a type-in answer. (Scripts and event handlers in a field are
-errors, of the render step: html_policy.py.)
+of its text, Markdown in a type-in answer, a media file over LARGE_MEDIA_BYTES.
+(Scripts and event handlers in a field are errors, of the render step: html_policy.py.)
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 
 from .compile import CompiledDeck
-from .errors import Problem
+from .errors import Problem, display_path
 from .render import plain_text
 from .schema import CLOZE_RE, WARNING_NAMES, cloze_revealed
 
@@ -21,6 +22,10 @@ CLOZE_HIDDEN_SHARE = 0.6
 NEAR_DUPLICATE_RATIO = 0.9
 # Pairwise comparison is quadratic; past this many questions only exact duplicates are sought.
 NEAR_DUPLICATE_MAX_CARDS = 3000
+# Every learner downloads each media file with the deck and syncs it to every device
+# (AnkiWeb, phones on mobile data): past this size a file is a warning (an error with
+# `check --strict`). Images of a card rarely need more than a few hundred kB.
+LARGE_MEDIA_BYTES = 10_000_000
 
 # Markdown a writer might expect to be rendered; underscores inside names (ECS_CLUSTER) are fine.
 _MARKUP_RE = re.compile(r"`|\*\*|(?<!\w)__|(?<!\w)\*\w|\[[^\]]+\]\(")
@@ -30,8 +35,10 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
     warnings: list[Problem | None] = []
     questions = []
+    media_seen: set[Path] = set()
     for rc in compiled.cards:
         card = rc.card
+        warnings.extend(_media_warnings(rc, media_seen))
         if card.type == "cloze":
             warnings.extend(_cloze_warnings(rc))
             questions.append((rc, "text", _cloze_question(card.fields["text"])))
@@ -60,6 +67,29 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
     warnings.extend(_duplicate_warnings(questions))
     # _warn gives None for a warning that its card's `allow:` silences.
     return sorted((w for w in warnings if w is not None), key=lambda problem: problem.location)
+
+
+def _media_warnings(rc, seen: set[Path]) -> list[Problem]:
+    """A warning at the first field showing each media file that is too large."""
+    out = []
+    for media in rc.media:
+        if media.source in seen:
+            continue
+        seen.add(media.source)
+        try:
+            size = media.source.stat().st_size
+        except OSError:  # gone since it was rendered: the build reports it
+            continue
+        if size > LARGE_MEDIA_BYTES:
+            key = next((key for key, value in rc.fields.items() if media.name in value), "")
+            location = rc.card.field_locations.get(key, rc.card.location)
+            message = (
+                f"media file {display_path(media.source)} is {size / 1e6:.1f} MB, over "
+                f"{LARGE_MEDIA_BYTES // 1_000_000} MB: every learner downloads it and syncs it "
+                "to each device; make it smaller"
+            )
+            out.append(Problem(location, message, "warning"))
+    return out
 
 
 def _warn(card, key: str, message: str, name: str) -> Problem | None:

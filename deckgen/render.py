@@ -13,13 +13,13 @@ renamed to its name in the package.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import html
 import os
 import re
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -30,6 +30,7 @@ from pygments.formatters import HtmlFormatter
 from .cards import Card, Deck, Topic
 from .errors import Location, Problems, display_path
 from .html_policy import Finding, inspect_field, place, rewrite_media, source_from
+from .workers import worker_pool
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 # Placeholders are letters only, so Markdown and Pygments leave them whole.
@@ -115,6 +116,20 @@ RenderProgress = Callable[[int, int], None]
 _MEDIA_NOUNS = {"image": "image", "audio": "sound file", "video": "video"}
 
 
+def _unusable(error: OSError | RuntimeError | ValueError) -> str:
+    """Why a media file cannot be read, and what to do, for a message at the field."""
+    if isinstance(error, ValueError):  # "embedded null byte"
+        return "its path holds a NUL byte (%00), which no file name can hold"
+    if isinstance(error, RuntimeError) or error.errno == errno.ELOOP:
+        return "its symbolic links form a loop; fix or remove them"
+    if error.errno == errno.ENAMETOOLONG:
+        return "its name is too long for the file system; shorten it"
+    where = display_path(Path(os.fsdecode(error.filename))) if error.filename else "it"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied; make the file readable (chmod a+r {where})"
+    return f"{error.strerror or error} ({where})"
+
+
 class MediaFiles:
     """The files under cards/ that fields show, each hashed once per build."""
 
@@ -132,15 +147,19 @@ class MediaFiles:
                 f"{noun} {src!r} is not a local file: learners review offline, so put the "
                 "file under the cards folder and link it by a relative path"
             )
-        path = (base / unquote(parsed.path)).resolve()
-        if not path.is_relative_to(self.cards_dir):
-            return None, f"{noun} {src!r} is outside the cards folder"
-        if path.is_dir():
-            return None, f"{noun} {src!r} is a folder ({display_path(path)}), not a file"
-        if not path.exists():
-            return None, f"{noun} {src!r} not found: no file {display_path(path)}"
-        if not path.is_file():
-            return None, f"{noun} {src!r} is not a regular file: {display_path(path)}"
+        try:
+            path = (base / unquote(parsed.path)).resolve()
+            if not path.is_relative_to(self.cards_dir):
+                return None, f"{noun} {src!r} is outside the cards folder"
+            if path.is_dir():
+                return None, f"{noun} {src!r} is a folder ({display_path(path)}), not a file"
+            if not path.exists():
+                return None, f"{noun} {src!r} not found: no file {display_path(path)}"
+            if not path.is_file():
+                return None, f"{noun} {src!r} is not a regular file: {display_path(path)}"
+            self.digest(path)  # read it now: a file that cannot be read is the field's problem
+        except (OSError, RuntimeError, ValueError) as error:  # RuntimeError: a symlink loop (3.11, 3.12)
+            return None, f"{noun} {src!r} cannot be used: {_unusable(error)}"
         return path, None
 
     def digest(self, path: Path) -> str:
@@ -324,7 +343,7 @@ def render_fields(
     ]
     results: list[RenderedField] = []
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             for chunk in pool.map(_render_chunk, [cards_dir] * len(chunks), chunks):
                 results.extend(chunk)
                 if progress:
