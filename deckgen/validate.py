@@ -137,18 +137,10 @@ def _html_allow(source: Source, entry: Entry | None, problems: Problems) -> froz
     if fields is None:
         return frozenset()
     _check_keys(source, fields, {"allow": (False, "")}, "`html`", problems)
-    allowed = []
-    items = _sequence(source, fields["allow"][1], "allow", problems) if "allow" in fields else None
-    for item in items or []:
-        name = _text(source, (item, item), "allow", problems)
-        if name is None:
-            continue
-        message = html_policy.allow_problem(name)
-        if message:
-            problems.error(source.at(item), message)
-        else:
-            allowed.append(name.strip().lower())
-    return frozenset(allowed)
+    if "allow" not in fields:
+        return frozenset()
+    allowed = _checked_texts(source, fields["allow"][1], "allow", html_policy.allow_problem, problems)
+    return frozenset(name.strip().lower() for name in allowed)
 
 
 # -- topic files ---------------------------------------------------------------------
@@ -390,18 +382,24 @@ def _checked_list(source: Source, entry: Entry | None, spec: schema.KeySpec, pro
 def _tags(source: Source, entry: Entry | None, problems: Problems) -> list[str]:
     if entry is None:
         return []
-    items = _sequence(source, entry[1], "tags", problems) or []
-    tags = []
-    for item in items:
-        tag = _text(source, (item, item), "tags", problems)
-        if tag is None:
+    return _checked_texts(source, entry[1], "tags", schema.check_tag, problems)
+
+
+def _checked_texts(
+    source: Source, node: yaml.Node, key: str, check: schema.Check, problems: Problems
+) -> list[str]:
+    """A list of texts, each checked by `check`; those it finds wrong are reported and left out."""
+    texts = []
+    for item in _sequence(source, node, key, problems) or []:
+        text = _text(source, (item, item), key, problems)
+        if text is None:
             continue
-        message = schema.check_tag(tag)
+        message = check(text)
         if message:
             problems.error(source.at(item), message)
             continue
-        tags.append(tag)
-    return tags
+        texts.append(text)
+    return texts
 
 
 def _check_keys(
