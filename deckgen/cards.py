@@ -62,6 +62,7 @@ class DeckConfig:
     # deck.yaml `html: {allow: [...]}`: what fields may hold beyond html_policy's
     # allowlist, each entry stripped and lower-case (html_policy.allow_problem checks them).
     html_allow: frozenset[str] = frozenset()
+    number_topics: bool = True  # subdeck titles start with their place in the learning order
 
 
 @dataclass(frozen=True)

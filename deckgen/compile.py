@@ -36,8 +36,16 @@ class CompiledDeck:
         return self.deck.config.title
 
     def deck_name(self, topic_key: str) -> str:
-        topic = next(t for t in self.deck.topics if t.key == topic_key)
-        return f"{self.deck.config.title}::{topic.title}"
+        """A topic's full deck name in Anki. Anki lists subdecks, and gathers their new
+        cards, in the order of their names (../shared/ANKI-IMPORT.md), whatever the
+        package's card positions say: so each title starts with the topic's place in
+        the learning order, zero-padded to sort (unless deck.yaml turns it off)."""
+        topics = self.deck.topics
+        index, topic = next((i, t) for i, t in enumerate(topics) if t.key == topic_key)
+        title = topic.title
+        if self.deck.config.number_topics:
+            title = f"{index + 1:0{max(2, len(str(len(topics))))}d} {title}"
+        return f"{self.deck.config.title}::{title}"
 
     def root_description(self) -> str:
         """The root deck's description in Anki: the deck's own, then its version."""

@@ -198,7 +198,8 @@ def format_markdown(diff: PackageDiff) -> str:
             )
         for note in removed.get(topic, []):
             lines.append(
-                f"- Removed `{note.card_id}` (Anki keeps it in your collection: delete or suspend it by hand)"
+                f"- Removed `{note.card_id}` (Anki keeps it in your collection: "
+                "the retired-cards package marks it, or delete it by hand)"
             )
         lines.append("")
     if diff.retired:

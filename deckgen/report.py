@@ -48,10 +48,9 @@ def summaries(
     packages = [
         PackageSummary(out_dir / job.name, job.topic, len(job.decks), job.notes, job.cards) for job in jobs
     ]
+    keys = {topic.key for topic in compiled.deck.topics}  # not the retired cards' package
     topics = [
-        TopicSummary(job.topic, job.decks[-1].name, job.notes, job.cards)
-        for job in jobs
-        if job.topic is not None
+        TopicSummary(job.topic, job.decks[-1].name, job.notes, job.cards) for job in jobs if job.topic in keys
     ]
     return packages, topics
 

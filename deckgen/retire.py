@@ -28,7 +28,7 @@ from pathlib import Path
 from .anki_package import read_anki_package
 from .cards import Retirement
 from .errors import DeckError, Location, Problem, Problems
-from .identity import Identified, content_hash, next_time, note_guid
+from .identity import Identified, content_hash, next_time, note_guid, note_type_id
 from .notetypes import NOTE_TYPES
 from .render import plain_text, render_deck, render_fields
 from .schema import cloze_revealed
@@ -37,8 +37,8 @@ from .validate import read_deck
 RETIRED_TAG = "deckgen::retired"
 _SNIPPET = 80
 
-# Card ids -> their last published (field values, tags), for those it knows.
-LastContent = Callable[[list[str]], dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]
+# Card ids -> their last published (card type, field values, tags), for those it knows.
+LastContent = Callable[[list[str]], dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,11 @@ def retire(identified: Identified, last_content: LastContent) -> tuple[Identifie
     notes = dict(stamping.lock.notes)
     retired, warnings = [], []
     for card_id, stamp in sorted(removed.items()):
-        fields, tags = (stamp.fields, stamp.tags) if stamp.fields else found.get(card_id, ((), ()))
+        if not stamp.fields and card_id in found:  # removed now: what learners last got
+            card_type, fields, tags = found[card_id]
+            stamp = replace(stamp, type=stamp.type or card_type)
+        else:
+            fields, tags = stamp.fields, stamp.tags
         spec = NOTE_TYPES.get(stamp.type)
         if not fields or spec is None or len(fields) != len(spec.fields):
             warnings.append(_lost(card_id, reasons.get(card_id), compiled.deck.cards_dir))
@@ -152,7 +156,7 @@ def last_published(out_dir: Path | None, cards_dir: Path, namespace: str) -> Las
     """The last content of removed cards: from the previous whole-deck package in
     `out_dir` (what learners got), else from the cards at git's HEAD."""
 
-    def look_up(card_ids: list[str]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    def look_up(card_ids: list[str]) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
         found = _from_package(out_dir / f"{namespace}.apkg", namespace, card_ids) if out_dir else {}
         missing = [card_id for card_id in card_ids if card_id not in found]
         return found | (_from_git(cards_dir, missing) if missing else {})
@@ -168,11 +172,12 @@ def _from_package(path: Path, namespace: str, card_ids: list[str]) -> dict:
     except DeckError:
         return {}
     by_guid = {note.guid: note for note in package.notes}
+    types = {note_type_id(namespace, key): key for key in NOTE_TYPES}
     found = {}
     for card_id in card_ids:
         note = by_guid.get(note_guid(namespace, card_id))
-        if note is not None:
-            found[card_id] = (tuple(note.fields), tuple(note.tags))
+        if note is not None and note.note_type_id in types:
+            found[card_id] = (types[note.note_type_id], tuple(note.fields), tuple(note.tags))
     return found
 
 
@@ -180,16 +185,18 @@ def _from_git(cards_dir: Path, card_ids: list[str]) -> dict:
     """The cards as git's HEAD has them, read and rendered as a build would."""
     try:
         folder = cards_dir.resolve()
-        prefix = subprocess.run(
-            ["git", "rev-parse", "--show-prefix"], cwd=folder, capture_output=True, text=True, timeout=30
-        )
-        if prefix.returncode != 0:
-            return {}
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", f"HEAD:{prefix.stdout.strip()}"],
+        where = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "--show-prefix"],
             cwd=folder,
             capture_output=True,
-            timeout=60,
+            text=True,
+            timeout=30,
+        )
+        if where.returncode != 0:
+            return {}
+        top, prefix = (where.stdout.splitlines() + ["", ""])[:2]
+        archive = subprocess.run(  # run at the top: git archive limits itself to the cwd
+            ["git", "archive", "--format=tar", f"HEAD:{prefix}"], cwd=top, capture_output=True, timeout=60
         )
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -204,7 +211,11 @@ def _from_git(cards_dir: Path, card_ids: list[str]) -> dict:
         rendered = render_deck(deck, problems, lambda requests: render_fields(old_cards, requests))
     wanted = set(card_ids)
     return {
-        rc.card.id: (tuple(NOTE_TYPES[rc.card.type].anki_fields(rc.fields, rc.card.id)), rc.tags)
+        rc.card.id: (
+            rc.card.type,
+            tuple(NOTE_TYPES[rc.card.type].anki_fields(rc.fields, rc.card.id)),
+            rc.tags,
+        )
         for rc in rendered
         if rc.card.id in wanted
     }

@@ -194,6 +194,11 @@ CONFIG_KEYS = {
     "version": (False, "The deck's own version, shown in the root deck's description."),
     "description": (False, "Shown in Anki on the root deck's overview screen."),
     "topics": (False, "Topic file names (without .yaml) in the order learners meet them."),
+    "number_topics": (
+        False,
+        "true (the default): subdeck titles start with their place in `topics:` (01, 02, ...), so "
+        "that Anki, which lists and studies subdecks by name, keeps the learning order.",
+    ),
     "html": (
         False,
         "`allow:` a list of HTML tags (iframe, video, ...) or event-handlers, style-attributes, "

@@ -116,6 +116,7 @@ def _read_config(path: Path, problems: Problems) -> DeckConfig:
                 problems.error(source.at(item), f"topic {name!r}: no file {name}.yaml beside the config")
             topic_order.append(name)
     html_allow = _html_allow(source, entries.get("html"), problems)
+    number_topics = _flag(source, entries.get("number_topics"), "number_topics", problems, default=True)
     return DeckConfig(
         title=values.get("deck", "Deck"),
         namespace=namespace or "deck",
@@ -125,7 +126,18 @@ def _read_config(path: Path, problems: Problems) -> DeckConfig:
         path=path,
         namespace_at=source.at(entries["namespace"][1]) if "namespace" in entries else None,
         html_allow=html_allow,
+        number_topics=number_topics,
     )
+
+
+def _flag(source: Source, entry: Entry | None, key: str, problems: Problems, *, default: bool) -> bool:
+    """A `true` or `false` value."""
+    if entry is None:
+        return default
+    value = _text(source, entry, key, problems)
+    if value is not None and value.lower() not in ("true", "false"):
+        problems.error(source.at(entry[1]), f"{key!r} is true or false, not {value!r}")
+    return default if value is None else value.lower() == "true"
 
 
 def _html_allow(source: Source, entry: Entry | None, problems: Problems) -> frozenset[str]:

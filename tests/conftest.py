@@ -29,7 +29,11 @@ def write_deck(folder: Path, topics: dict[str, str], config: str | None = None) 
     """A small deck on disk: `topics` maps file stem -> YAML text."""
     folder.mkdir(parents=True, exist_ok=True)
     if config is None:
-        config = "deck: Test Deck\nnamespace: test-deck\ntopics: [" + ", ".join(topics) + "]\n"
+        config = (
+            "deck: Test Deck\nnamespace: test-deck\nnumber_topics: false\ntopics: ["
+            + ", ".join(topics)
+            + "]\n"
+        )
     (folder / "deck.yaml").write_text(config, encoding="utf-8")
     for stem, text in topics.items():
         (folder / f"{stem}.yaml").write_text(text, encoding="utf-8")

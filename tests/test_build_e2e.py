@@ -2,6 +2,7 @@
 
 import shutil
 
+import pytest
 import yaml
 
 from deckgen import identity
@@ -32,7 +33,7 @@ def test_whole_deck_imports_as_new_notes_with_expected_decks_and_note_types(real
     notes = anki.notes()
     assert set(notes) == set(expected)
     root = compiled.deck.config.title
-    assert anki.deck_names() == {root} | {f"{root}::{t.title}" for t in compiled.deck.topics}
+    assert anki.deck_names() == {root} | {compiled.deck_name(t.key) for t in compiled.deck.topics}
     assert anki.card_count() == whole.cards == sum(t.cards for t in result.topics)
     for topic in result.topics:
         assert anki.cards_by_deck()[topic.deck] == topic.cards
@@ -121,3 +122,45 @@ def test_identity_survives_edit_reorder_and_move(tmp_path, anki):
     assert log.new == 0 and log.updated >= 1
     edited = next(n for n in after.values() if n["fields"]["ID"] == "k1")
     assert edited["fields"]["Back"] == "<p>A1 edited</p>"
+
+
+def _study_order(anki, root: str, count: int) -> list[str]:
+    """The decks of the first `count` cards Study Now gives on the root deck, by Anki's
+    own scheduler (the v3 queue), with the default options."""
+    anki.col.decks.select(anki.col.decks.id(root))
+    queued = anki.col.sched.get_queued_cards(fetch_limit=count).cards
+    return [anki.col.decks.name(anki.col.get_card(item.card.id).did) for item in queued]
+
+
+def _deck_list(anki, root: str) -> list[str]:
+    """The subdecks as Anki's deck list shows them, in its order."""
+    tree = anki.col.sched.deck_due_tree()
+    (node,) = [child for child in tree.children if child.name == root]
+    return [child.name for child in node.children]
+
+
+@pytest.mark.parametrize("numbered", [True, False])
+def test_study_now_and_the_deck_list_follow_the_learning_order(real_cards, tmp_path, anki, numbered):
+    config = real_cards / "deck.yaml"
+    if not numbered:
+        config.write_text(config.read_text(encoding="utf-8") + "number_topics: false\n", encoding="utf-8")
+    result = build(real_cards, tmp_path / "out", now=1_800_000_000)
+    anki.import_package(result.packages[0].path)
+    compiled = compile_deck(real_cards)
+    root = compiled.deck.config.title
+    first, second = (compiled.deck_name(t.key) for t in compiled.deck.topics[:2])
+    order = _study_order(anki, root, 8)
+    titles = [t.title for t in compiled.deck.topics]
+    if numbered:
+        assert [name.split("::")[1] for name in [first, second]] == [f"01 {titles[0]}", f"02 {titles[1]}"]
+        assert set(order) == {first}  # the first topic's cards come first
+        expected_first = [rc.card.id for rc in compiled.cards if rc.topic == compiled.deck.topics[0].key]
+        queued = anki.col.sched.get_queued_cards(fetch_limit=4).cards
+        ids = [anki.col.get_note(anki.col.get_card(item.card.id).nid)["ID"] for item in queued]
+        assert ids[0] == expected_first[0] and set(ids) <= set(expected_first)  # in authoring order
+        assert _deck_list(anki, root) == [
+            compiled.deck_name(t.key).split("::")[1] for t in compiled.deck.topics
+        ]
+    else:  # what the numbers are for: Anki goes by name, not by the package's positions
+        assert set(order) != {first}
+        assert _deck_list(anki, root) == sorted(titles)

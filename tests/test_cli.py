@@ -94,7 +94,8 @@ def test_diff_exit_status_and_release_notes(tmp_path):
         "",
         "- Added `c`: New",
         "- Changed `a`: Back: **better answer**",
-        "- Removed `b` (Anki keeps it in your collection: delete or suspend it by hand)",
+        "- Removed `b` (Anki keeps it in your collection: the retired-cards package marks it, "
+        "or delete it by hand)",
     ]
 
 

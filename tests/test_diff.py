@@ -92,15 +92,16 @@ def test_old_build_against_ankis_export_of_the_new_one_names_the_right_cards(v1,
     assert result.output.splitlines() == [
         "2 added, 1 changed, 1 removed.",
         "",
-        "### Basics",
+        "### 01 Basics",
         "",
         "- Added `e`: A new question",
         "- Changed `b`: Back: ~~Back~~ **The new back of**",
         "",
-        "### More",
+        "### 02 More",
         "",
         "- Added `f`: ECR stores images.",
-        "- Removed `d` (Anki keeps it in your collection: delete or suspend it by hand)",
+        "- Removed `d` (Anki keeps it in your collection: the retired-cards package marks it, "
+        "or delete it by hand)",
     ]
 
 

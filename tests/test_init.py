@@ -63,7 +63,7 @@ def test_a_new_deck_checks_builds_and_imports_into_anki(tmp_path, anki):
 
     log = anki.import_package(deck / "build" / "my-deck.apkg")
     assert log.new == 4
-    assert anki.deck_names() == {"My Deck", "My Deck::Getting Started"}
+    assert anki.deck_names() == {"My Deck", "My Deck::01 Getting Started"}  # numbered: learning order
     assert anki.card_count() == 6  # basic 1, reversed 2, cloze 2 (c1, c2), type-in 1
     assert len({note["notetype"] for note in anki.notes().values()}) == 4  # one note of each type
 

@@ -59,8 +59,8 @@ def test_manifest_counts_are_what_anki_imports(deck, tmp_path):
         "test-deck-more.apkg",
     ]
     assert [(d["name"], d["topic"]) for d in manifest["decks"]] == [
-        ("Test Deck::Basics", "basics"),
-        ("Test Deck::More", "more"),
+        ("Test Deck::01 Basics", "basics"),
+        ("Test Deck::02 More", "more"),
     ]
     assert (manifest["notes"], manifest["cards"]) == (4, 6)
 

@@ -94,6 +94,7 @@ def test_removed_cards_are_retired_for_learners_and_restored_later(deck, tmp_pat
     assert {"file": RETIRED, "topic": "retired"}.items() <= next(
         p for p in manifest["packages"] if p["file"] == RETIRED
     ).items()
+    assert [d["topic"] for d in manifest["decks"]] == ["one", "two"] and manifest["notes"] == 6
     assert manifest["retired"] == [
         {"id": "c2", "reason": "It mixed two facts.", "replaced_by": "c4", "retired_in": "1.1.0"},
         {"id": "c3", "reason": "", "replaced_by": "", "retired_in": "1.1.0"},
