@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = REPO / "build" / "screenshots"
 # The README's card: front, back, extra and a JSON block wider than a phone.
-README_CARD = "ecs-placement-json"
+README_CARD = "ecs-placement-purpose"
 AA = 4.5  # WCAG AA contrast for normal text
 
 WIDE_SVG = (

@@ -95,4 +95,4 @@ def test_a_wheel_built_from_the_sdist_installs_and_builds_a_new_deck(tmp_path, a
     log = anki.import_package(deck / "build" / "fresh-deck.apkg")
     assert log.new == 4
     assert anki.card_count() == 6
-    assert anki.deck_names() == {"Fresh Deck", "Fresh Deck::Getting Started"}
+    assert anki.deck_names() == {"Fresh Deck", "Fresh Deck::01 Getting Started"}  # numbered: learning order
