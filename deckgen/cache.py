@@ -76,11 +76,14 @@ def package_fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
-def field_key(cards_dir: Path, base: Path, text: str, allow: frozenset[str] = frozenset()) -> str:
+def field_key(
+    cards_dir: Path, base: Path, text: str, allow: frozenset[str] = frozenset(), html: bool = False
+) -> str:
     """Everything a field's HTML and its problems depend on, apart from the media files
-    it uses; `allow` is the deck's HTML opt-ins."""
+    it uses; `allow` is the deck's HTML opt-ins, `html` whether the text is HTML already."""
     opt_ins = ",".join(sorted(allow))
-    parts = (f"deckgen-field/{FORMAT}", code_fingerprint(), str(cards_dir), str(base), opt_ins, text)
+    form = "html" if html else "markdown"
+    parts = (f"deckgen-field/{FORMAT}", code_fingerprint(), str(cards_dir), str(base), opt_ins, form, text)
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -325,7 +328,7 @@ class BuildCache:
                     reused.add(topic)
                 else:
                     keys[start:end] = [
-                        field_key(media.cards_dir, r.base.resolve(), r.text, r.allow)
+                        field_key(media.cards_dir, r.base.resolve(), r.text, r.allow, r.html)
                         for r in requests[start:end]
                     ]
                 entries = _fields_from_json(document)

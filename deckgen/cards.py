@@ -17,6 +17,32 @@ class Card:
     tags: tuple[str, ...]
     location: Location  # where the card starts (its `- id:` line)
     allow: tuple[str, ...] = ()  # quality warnings silenced for this card (schema.WARNING_NAMES)
+    guid: str = ""  # an adopted note's own GUID ("": derived from the namespace and the id)
+    html: bool = False  # fields are HTML as written (`format: html`), not Markdown
+    type_at: Location | None = None  # where `type:` is written
+
+    @property
+    def custom(self) -> bool:
+        """A card of a note type the deck declares (its fields are given by Anki name)."""
+        return self.type not in BUILT_IN_TYPES
+
+
+# The card types deckgen brings (notetypes.py); any other type is a deck's own note type.
+BUILT_IN_TYPES = ("basic", "reversed", "cloze", "type-in")
+
+
+@dataclass(frozen=True)
+class NoteTypeDecl:
+    """A note type a deck declares in deck.yaml (`note_types:`): its own, or an adopted one."""
+
+    key: str  # what its cards give as `type:`
+    name: str  # its name in Anki
+    id: int  # its Anki id (0: derived from the namespace and the key)
+    cloze: bool
+    fields: tuple[str, ...]
+    templates: tuple[tuple[str, str, str], ...]  # (name, front, back), the templates' text
+    css: str
+    location: Location
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,7 @@ class Topic:
     cards: tuple[Card, ...]
     title_at: Location | None = None  # where `deck:` is written
     retired: tuple[Retirement, ...] = ()
+    html: bool = False  # `format: html`: the cards' fields are HTML, not Markdown
 
     @property
     def slug(self) -> str:
@@ -63,6 +90,7 @@ class DeckConfig:
     # allowlist, each entry stripped and lower-case (html_policy.allow_problem checks them).
     html_allow: frozenset[str] = frozenset()
     number_topics: bool = True  # subdeck titles start with their place in the learning order
+    note_types: tuple[NoteTypeDecl, ...] = ()  # the deck's own note types (`note_types:`)
 
 
 @dataclass(frozen=True)

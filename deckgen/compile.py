@@ -11,12 +11,13 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 from .cache import BuildCache
 from .cards import Deck
 from .errors import Problem, Problems
+from .notetypes import NoteTypeSpec, note_types_for
 from .render import MediaFiles, RenderedCard, render_deck, render_fields
 from .validate import read_deck, read_topic_file
 
@@ -46,6 +47,11 @@ class CompiledDeck:
         if self.deck.config.number_topics:
             title = f"{index + 1:0{max(2, len(str(len(topics))))}d} {title}"
         return f"{self.deck.config.title}::{title}"
+
+    @cached_property
+    def note_types(self) -> dict[str, NoteTypeSpec]:
+        """Card type -> its note type: the built-in ones and the deck's own."""
+        return note_types_for(self.deck.config.note_types)
 
     def root_description(self) -> str:
         """The root deck's description in Anki: the deck's own, then its version."""

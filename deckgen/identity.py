@@ -17,11 +17,9 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 
-from . import notetypes
 from .compile import CompiledDeck
 from .errors import Location, Problem
 from .lock import ROOT, DeckStamp, Lock, NoteStamp, NoteTypeStamp
-from .notetypes import NOTE_TYPES
 
 # ---------------------------------------------------------------------------------
 # These prefixes are hashed into every GUID and id that learners' collections hold.
@@ -92,6 +90,7 @@ class NoteContent:
     hash: str
     topic: str
     type: str
+    guid: str = ""  # an adopted note's own GUID
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,7 @@ class Stamping:
     moved: list[tuple[str, str, str]] = field(default_factory=list)  # (card id, old topic, new)
     renamed: list[tuple[str, str, str]] = field(default_factory=list)  # (deck key, old name, new)
     restored: list[str] = field(default_factory=list)  # removed earlier, back with the same content
+    guid_changes: list[tuple[str, str, str]] = field(default_factory=list)  # (card id, old, new)
 
 
 def stamp(
@@ -121,11 +121,13 @@ def stamp(
     """Compare this build's content with the lock: new content gets a time strictly
     later than the one before, unchanged content keeps its time."""
     added, changed, removed, reused, restored = [], [], [], [], []
-    type_changes, moved = [], []
+    type_changes, moved, guid_changes = [], [], []
     new_notes: dict[str, NoteStamp] = {}
     for card_id, note in notes.items():
         before = old.notes.get(card_id)
-        fresh = NoteStamp(note.hash, now, note.topic, note.type)
+        fresh = NoteStamp(note.hash, now, note.topic, note.type, guid=note.guid)
+        if before is not None and before.guid != note.guid:
+            guid_changes.append((card_id, before.guid, note.guid))
         if before is None:
             added.append(card_id)
             new_notes[card_id] = fresh
@@ -165,7 +167,17 @@ def stamp(
     new_decks, renamed = _stamp_decks(old, decks, now)
     lock = Lock(namespace or old.namespace, new_notes, new_types, new_decks)
     return Stamping(
-        lock, added, changed, removed, reused, field_changes, type_changes, moved, renamed, restored
+        lock,
+        added,
+        changed,
+        removed,
+        reused,
+        field_changes,
+        type_changes,
+        moved,
+        renamed,
+        restored,
+        guid_changes,
     )
 
 
@@ -205,20 +217,23 @@ class Identified:
 
 def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
     """Hash every note, note type and deck, and stamp them against the lock."""
+    note_types = compiled.note_types
     values = {
-        rc.card.id: NOTE_TYPES[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
+        rc.card.id: note_types[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
     }
     note_hashes = {
         rc.card.id: NoteContent(
-            content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic, rc.card.type
+            content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic, rc.card.type, rc.card.guid
         )
         for rc in compiled.cards
     }
-    css = notetypes.card_css()
     type_hashes = {}
     for key in sorted({rc.card.type for rc in compiled.cards}):
-        spec = NOTE_TYPES[key]
-        type_hashes[key] = (content_hash(spec.label, spec.fields, spec.templates, css), spec.fields)
+        spec = note_types[key]
+        parts = (spec.label, spec.fields, spec.templates, spec.style())
+        if spec.own:  # (kept out of the built-in ones' hash, which published decks hold)
+            parts += (spec.id, spec.is_cloze)
+        type_hashes[key] = (content_hash(*parts), spec.fields)
     root_name = compiled.root_name()
     deck_hashes = {ROOT: (root_name, content_hash(root_name, compiled.root_description()))}
     for topic in compiled.deck.topics:
@@ -246,6 +261,16 @@ def identity_problems(identified: Identified, lock_display: str) -> list[Problem
             )
         )
     by_id = {rc.card.id: rc.card for rc in identified.compiled.cards}
+    for card_id, old, new in identified.stamping.guid_changes:
+        problems.append(
+            Problem(
+                by_id[card_id].location,
+                f"card {card_id!r} changed its guid from {old or '(derived)'!r} to {new or '(derived)'!r}: "
+                "learners would get it as a new note, beside the old one. Put back "
+                + (f"`guid: {old}`" if old else "the card without `guid:`")
+                + "; a GUID never changes.",
+            )
+        )
     for card_id, old, new in identified.stamping.type_changes:
         problems.append(
             Problem(

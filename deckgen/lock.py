@@ -40,6 +40,7 @@ class NoteStamp(Stamp):
     tags: tuple[str, ...] = ()
     retired: str = ""  # hash of the retired note as last packaged
     retired_in: str = ""  # the deck version that retired it
+    guid: str = ""  # an adopted note's own GUID ("": derived from the namespace and the id)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def _note(entry: dict) -> NoteStamp:
         tags=tuple(entry.get("tags", ())),
         retired=entry.get("retired", ""),
         retired_in=entry.get("retired_in", ""),
+        guid=entry.get("guid", ""),
     )
 
 
@@ -128,6 +130,8 @@ def dump_lock(lock: Lock) -> str:
 
     def note(stamp: NoteStamp) -> dict:
         out = {"hash": stamp.hash, "changed": stamp.changed, "topic": stamp.topic, "type": stamp.type}
+        if stamp.guid:
+            out["guid"] = stamp.guid
         if stamp.removed:
             out |= {
                 "removed": True,

@@ -14,6 +14,7 @@ from importlib.resources import files
 
 from pygments.formatters import HtmlFormatter
 
+from .cards import NoteTypeDecl
 from .schema import cloze_numbers
 from .templates import cloze_fields, makes_card
 
@@ -25,13 +26,28 @@ class NoteTypeSpec:
     fields: tuple[str, ...]  # Anki field names, in order
     templates: tuple[tuple[str, str, str], ...]  # (name, question, answer)
     is_cloze: bool = False
+    # A deck's own note type (deck.yaml `note_types:`): its name in Anki, its CSS, and
+    # the Anki id an adopted one keeps (0: derived from the namespace and the key).
+    own: bool = False
+    name: str = ""
+    css: str = ""
+    id: int = 0
 
     def anki_fields(self, yaml_fields: dict[str, str], card_id: str) -> list[str]:
-        """The note's field values in this note type's order ("ID" is the card id)."""
+        """The note's field values in this note type's order: a built-in type's from its
+        card's keys ("ID" is the card id), a deck's own type's by field name."""
+        if self.own:
+            return [yaml_fields.get(name, "") for name in self.fields]
         values = []
         for name in self.fields:
             values.append(card_id if name == "ID" else yaml_fields.get(name.lower(), ""))
         return values
+
+    def anki_name(self, namespace: str) -> str:
+        return self.name if self.own else f"deckgen {self.label} ({namespace})"
+
+    def style(self) -> str:
+        return self.css if self.own else card_css()
 
     def card_ordinals(self, values: list[str]) -> list[int]:
         """Which cards Anki makes from a note with these field values (in `fields` order):
@@ -151,3 +167,12 @@ def card_css() -> str:
 def cards_per_note(spec: NoteTypeSpec, yaml_fields: dict[str, str]) -> int:
     """How many cards Anki makes from one note (of its card's YAML fields)."""
     return len(spec.card_ordinals(spec.anki_fields(yaml_fields, "")))
+
+
+def note_types_for(declared: tuple[NoteTypeDecl, ...]) -> dict[str, NoteTypeSpec]:
+    """The note types a deck's cards may use: the built-in ones and its own."""
+    own = {
+        d.key: NoteTypeSpec(d.key, d.name, d.fields, d.templates, d.cloze, True, d.name, d.css, d.id)
+        for d in declared
+    }
+    return NOTE_TYPES | own

@@ -27,11 +27,9 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
-from . import notetypes
 from .cards import topic_slug
 from .identity import Identified, deck_id, note_guid, note_type_id
 from .lock import ROOT
-from .notetypes import NOTE_TYPES
 from .output import with_path
 from .schema import RETIRED_TOPIC
 
@@ -136,7 +134,7 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
             values = identified.values[rc.card.id]
             notes.append(
                 _note(
-                    namespace,
+                    identified,
                     rc.card.id,
                     rc.card.type,
                     note_types,
@@ -169,31 +167,32 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
 
 
 def _note(
-    namespace: str, card_id: str, card_type: str, note_types: dict[str, NoteTypeArgs], values, tags, mod, due
+    identified: Identified, card_id: str, card_type: str, note_types, values, tags, mod, due
 ) -> PackageNote:
+    """A note as packaged; its GUID the adopted one the lock keeps, else derived from its id."""
+    namespace = identified.compiled.deck.config.namespace
     return PackageNote(
-        guid=note_guid(namespace, card_id),
+        guid=identified.stamping.lock.notes[card_id].guid or note_guid(namespace, card_id),
         note_type=note_types[card_type],
         fields=list(values),
         tags=tuple(tags),
         mod=mod,
         due=due,
-        cards=tuple(NOTE_TYPES[card_type].card_ordinals(list(values))),
+        cards=tuple(identified.compiled.note_types[card_type].card_ordinals(list(values))),
     )
 
 
 def _note_types(identified: Identified, keys: set[str]) -> dict[str, NoteTypeArgs]:
     lock, namespace = identified.stamping.lock, identified.compiled.deck.config.namespace
-    css = notetypes.card_css()
     out = {}
     for key in sorted(keys):
-        spec = NOTE_TYPES[key]
+        spec = identified.compiled.note_types[key]
         out[key] = NoteTypeArgs(
-            note_type_id(namespace, key),
-            f"deckgen {spec.label} ({namespace})",
+            spec.id or note_type_id(namespace, key),
+            spec.anki_name(namespace),
             spec.fields,
             spec.templates,
-            css,
+            spec.style(),
             spec.is_cloze,
             lock.note_types[key].changed if key in lock.note_types else identified.now,
         )
@@ -212,7 +211,7 @@ def _retired_job(
     for position, note in enumerate(identified.retired, start=1):
         topic = note.topic if note.topic in lock.decks else ROOT
         stamp = _note(
-            namespace, note.card_id, note.type, note_types, note.values, note.tags, note.mod, position
+            identified, note.card_id, note.type, note_types, note.values, note.tags, note.mod, position
         )
         by_topic.setdefault(topic, []).append(stamp)
     decks = [replace(root, notes=tuple(by_topic.pop(ROOT, ())))]

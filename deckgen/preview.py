@@ -79,9 +79,10 @@ def note_fields(spec: NoteTypeSpec, rendered: RenderedCard) -> dict[str, str]:
     return dict(zip(spec.fields, spec.anki_fields(rendered.fields, rendered.card.id), strict=True))
 
 
-def note_cards(rendered: RenderedCard) -> list[PreviewCard]:
-    """Every card Anki makes from one note (`NoteTypeSpec.card_ordinals`), both sides rendered."""
-    spec = NOTE_TYPES[rendered.card.type]
+def note_cards(rendered: RenderedCard, spec: NoteTypeSpec | None = None) -> list[PreviewCard]:
+    """Every card Anki makes from one note (`NoteTypeSpec.card_ordinals`), both sides
+    rendered; `spec` is its note type (by default the built-in one of its card type)."""
+    spec = spec or NOTE_TYPES[rendered.card.type]
     values = spec.anki_fields(rendered.fields, rendered.card.id)
     fields = dict(zip(spec.fields, values, strict=True))
     cards = []
@@ -196,7 +197,7 @@ def preview_page(compiled: CompiledDeck) -> PreviewPage:
     nav = []
     for topic in compiled.deck.topics:
         notes = [rc for rc in compiled.cards if rc.topic == topic.key]
-        cards = [card for rc in notes for card in note_cards(rc)]
+        cards = [card for rc in notes for card in note_cards(rc, compiled.note_types[rc.card.type])]
         for rc in notes:
             for item in rc.media:
                 media.setdefault(item.name, item)

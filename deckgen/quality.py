@@ -39,6 +39,8 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
     for rc in compiled.cards:
         card = rc.card
         warnings.extend(_media_warnings(rc, media_seen))
+        if card.custom:  # the deck's own note type: which field asks, deckgen cannot tell
+            continue
         if card.type == "cloze":
             warnings.extend(_cloze_warnings(rc))
             questions.append((rc, "text", _cloze_question(card.fields["text"])))

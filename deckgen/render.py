@@ -104,6 +104,7 @@ class FieldRequest:
     base: Path
     text: str
     allow: frozenset[str] = frozenset()
+    html: bool = False  # the text is HTML already (`format: html`): no Markdown over it
 
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
@@ -186,13 +187,18 @@ class Renderer:
             output_format="html",
         )
 
-    def render_field(self, text: str, base: Path, allow: frozenset[str] = frozenset()) -> RenderedField:
-        """Markdown -> HTML, checked by html_policy with the deck's opt-ins `allow`, each
-        media file renamed to its packaged name; `base` is the folder that relative media
-        paths start from."""
-        shielded, maths = _shield(text)
-        self._md.reset()
-        out = _unshield(self._md.convert(shielded), maths)
+    def render_field(
+        self, text: str, base: Path, allow: frozenset[str] = frozenset(), html: bool = False
+    ) -> RenderedField:
+        """Markdown (or, with `html`, HTML as written) -> HTML, checked by html_policy with
+        the deck's opt-ins `allow`, each media file renamed to its packaged name; `base` is
+        the folder that relative media paths start from."""
+        if html:
+            out = text
+        else:
+            shielded, maths = _shield(text)
+            self._md.reset()
+            out = _unshield(self._md.convert(shielded), maths)
         # All media in one place, whoever wrote the tag (Markdown or the author).
         found = inspect_field(out, text, allow)
         errors = list(found.findings)
@@ -256,7 +262,7 @@ def _is_plain(card: Card, key: str) -> bool:
 def field_requests(deck: Deck) -> list[FieldRequest]:
     """Every Markdown field of every card, in deck order (topic by topic, card by card)."""
     return [
-        FieldRequest(topic.key, topic.path.parent, text, deck.config.html_allow)
+        FieldRequest(topic.key, topic.path.parent, text, deck.config.html_allow, card.html)
         for topic in deck.topics
         for card in topic.cards
         for key, text in card.fields.items()
@@ -338,7 +344,7 @@ def render_fields(
     """Render fields in order: here, or on every core when there are many."""
     workers = min(usable_cores(), len(requests) // PARALLEL_FIELDS)
     chunks = [
-        [(r.base, r.text, r.allow) for r in requests[i : i + _CHUNK_FIELDS]]
+        [(r.base, r.text, r.allow, r.html) for r in requests[i : i + _CHUNK_FIELDS]]
         for i in range(0, len(requests), _CHUNK_FIELDS)
     ]
     results: list[RenderedField] = []
@@ -351,7 +357,7 @@ def render_fields(
         return results
     renderer = Renderer(cards_dir)  # a new one: its image digests hold for this build only
     for chunk in chunks:
-        results.extend(renderer.render_field(text, base, allow) for base, text, allow in chunk)
+        results.extend(renderer.render_field(*request) for request in _arguments(chunk))
         if progress:
             progress(len(results), len(requests))
     return results
@@ -369,7 +375,14 @@ def _worker_renderer(cards_dir: Path) -> Renderer:
     return Renderer(cards_dir)
 
 
-def _render_chunk(cards_dir: Path, chunk: list[tuple[Path, str, frozenset[str]]]) -> list[RenderedField]:
+def _render_chunk(
+    cards_dir: Path, chunk: list[tuple[Path, str, frozenset[str], bool]]
+) -> list[RenderedField]:
     """In a worker process: one Renderer per process, reused for every chunk it gets."""
     renderer = _worker_renderer(cards_dir)
-    return [renderer.render_field(text, base, allow) for base, text, allow in chunk]
+    return [renderer.render_field(*request) for request in _arguments(chunk)]
+
+
+def _arguments(chunk: list[tuple[Path, str, frozenset[str], bool]]):
+    """render_field's arguments (text, base, allow, html) for each (base, text, allow, html)."""
+    return ((text, base, allow, html) for base, text, allow, html in chunk)

@@ -76,7 +76,7 @@ def retire(identified: Identified, last_content: LastContent) -> tuple[Identifie
             stamp = replace(stamp, type=stamp.type or card_type)
         else:
             fields, tags = stamp.fields, stamp.tags
-        spec = NOTE_TYPES.get(stamp.type)
+        spec = compiled.note_types.get(stamp.type)
         if not fields or spec is None or len(fields) != len(spec.fields):
             warnings.append(_lost(card_id, reasons.get(card_id), compiled.deck.cards_dir))
             continue

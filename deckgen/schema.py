@@ -70,11 +70,26 @@ def _check_id(card_id: str) -> str | None:
 
 
 def _check_type(name: str) -> str | None:
-    if name in CARD_TYPES:
+    """A built-in card type, or the key of a note type deck.yaml declares (validate.py
+    checks that it does, once it has read the whole deck)."""
+    if name in CARD_TYPES or ID_RE.match(name):
         return None
     close = difflib.get_close_matches(name, list(CARD_TYPES), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown card type {name!r}{hint} (card types: {', '.join(CARD_TYPES)})"
+
+
+FORMATS = ("markdown", "html")
+
+
+def _check_format(value: str) -> str | None:
+    return None if value in FORMATS else f"format is markdown or html, not {value!r}"
+
+
+def _check_guid(value: str) -> str | None:
+    if any(char.isspace() for char in value) or len(value) > 200:
+        return f"guid {value!r} is not an Anki GUID: no spaces, at most 200 characters"
+    return None
 
 
 def check_tag(tag: str) -> str | None:
@@ -160,6 +175,25 @@ CARD_KEYS = {
             "tags", "Tags added to this card, on top of the file's tags.", TAGS_SCHEMA, check_tag, "tags"
         ),
         KeySpec(
+            "guid",
+            "An adopted note's own GUID (from `deckgen import`): never change it. New cards leave it "
+            "out: their GUID comes from the namespace and the id.",
+            {"type": "string", "minLength": 1, "maxLength": 200},
+            _check_guid,
+        ),
+        KeySpec(
+            "format",
+            "markdown (the default) or html: the fields are HTML as written, not Markdown.",
+            {"enum": list(FORMATS)},
+            _check_format,
+        ),
+        KeySpec(
+            "fields",
+            "The fields of a card of the deck's own note type (`note_types:` in deck.yaml), by name.",
+            {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+            kind="fields",
+        ),
+        KeySpec(
             "allow",
             "Quality warnings of `deckgen check` this card may have, silenced: "
             + "; ".join(f"{name}: {meaning}" for name, meaning in WARNING_NAMES.items())
@@ -177,6 +211,7 @@ TOPIC_KEYS = {
     "tags": (False, "Tags for every card in this file (use '::' for hierarchy)."),
     "cards": (True, "The cards of this topic, in the order learners first see them."),
     "retired": (False, "Cards removed from this topic: why, and what replaces them (learners see why)."),
+    "format": (False, "markdown (the default) or html: how this file's fields are written."),
 }
 
 # Keys of one `retired:` entry: (required, description).
@@ -194,6 +229,11 @@ CONFIG_KEYS = {
     "version": (False, "The deck's own version, shown in the root deck's description."),
     "description": (False, "Shown in Anki on the root deck's overview screen."),
     "topics": (False, "Topic file names (without .yaml) in the order learners meet them."),
+    "note_types": (
+        False,
+        "The deck's own note types (adopted ones keep their Anki id): key, name, kind, fields, "
+        "templates (front and back files) and css (a file), paths relative to this folder.",
+    ),
     "number_topics": (
         False,
         "true (the default): subdeck titles start with their place in `topics:` (01, 02, ...), so "
@@ -245,7 +285,7 @@ def card_json_schema() -> dict:
         condition: dict = {"properties": {"type": {"const": card_type.name}}, "required": ["type"]}
         if card_type.name == DEFAULT_TYPE:
             condition = {"anyOf": [condition, {"not": {"required": ["type"]}}]}
-        own = [key for key in CARD_KEYS if key != "type"] + list(card_type.fields)
+        own = [key for key in CARD_KEYS if key not in ("type", "fields")] + list(card_type.fields)
         properties = {key: described(key) for key in own}
         properties["type"] = {"const": card_type.name, "description": card_type.description}
         variants.append(
@@ -261,6 +301,17 @@ def card_json_schema() -> dict:
                 },
             }
         )
+    # A card of the deck's own note type (deck.yaml `note_types:`) gives its fields by name.
+    # Editors flag its `type:`, which this schema cannot know; `deckgen check` does.
+    custom = {key: described(key) for key in CARD_KEYS if key != "type"}
+    variants.append(
+        {
+            "if": {"properties": {"type": {"not": {"enum": list(CARD_TYPES)}}}, "required": ["type"]},
+            # `fields:` not required here: a mistyped built-in type (`reverse`) lands in this
+            # branch too, and its one message should be the list of card types.
+            "then": {"title": "card of the deck's own note type", "properties": custom},
+        }
+    )
     return {
         "type": "object",
         "required": ["id"],
@@ -277,6 +328,7 @@ TOPIC_KEY_SCHEMAS = {
     "deck": {"type": "string", "minLength": 1},
     "tags": TAGS_SCHEMA,
     "cards": {"type": "array", "minItems": 1, "items": card_json_schema()},
+    "format": {"enum": list(FORMATS)},
     "retired": {
         "type": "array",
         "items": {
@@ -299,6 +351,36 @@ CONFIG_KEY_SCHEMAS = {
     "description": _SCALAR_TEXT,
     "topics": {"type": "array", "items": _SCALAR_TEXT, "uniqueItems": True},
     "number_topics": {"type": "boolean"},
+    "note_types": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["key", "name", "fields", "templates"],
+            "properties": {
+                "key": {"type": "string", "pattern": ID_PATTERN},
+                "name": {"type": "string", "minLength": 1},
+                "id": {"type": "integer", "minimum": 1},
+                "kind": {"enum": ["standard", "cloze"]},
+                "fields": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                "templates": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "front", "back"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "front": {"type": "string"},
+                            "back": {"type": "string"},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+                "css": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
+    },
     "html": {
         "type": "object",
         "properties": {"allow": {"type": "array", "items": {"type": "string", "minLength": 1}}},

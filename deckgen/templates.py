@@ -228,3 +228,20 @@ def cloze_fields(question_template: str) -> list[str]:
         if "cloze" in (f.strip() for f in filters):
             names.append(name.strip())
     return names
+
+
+# Fields Anki fills in itself; a template may name them without the note type having them.
+SPECIAL_FIELDS = frozenset({"FrontSide", "Tags", "Type", "Deck", "Subdeck", "Card", "CardFlag", "CardID"})
+
+
+def fields_named(template: str) -> set[str]:
+    """Every field a template shows or tests (`{{Front}}`, `{{cloze:Text}}`, `{{#Extra}}`)."""
+    names = set()
+    for match in _TAG_RE.finditer(template):
+        tag = match.group(1).strip()
+        if tag[:1] in ("#", "^", "/"):
+            tag = tag[1:]
+        name = tag.split(":")[-1].strip()
+        if name and name not in SPECIAL_FIELDS:
+            names.add(name)
+    return names

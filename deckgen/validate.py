@@ -6,16 +6,26 @@ it reports all it finds in all files, each at the line and column it concerns.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from . import html_policy, schema
-from .cards import Card, Deck, DeckConfig, Retirement, Topic
+from . import schema
+from .cards import Card, Deck, Retirement, Topic
+from .config import check_cards_of_own_types, default_config, read_config
 from .errors import Location, Problems, display_path
-from .load import NULL, STR, Source, read_source
+from .load import Source, read_source
+from .nodes import (
+    Entry,
+    check_keys,
+    read_checked_list,
+    read_list,
+    read_mapping,
+    read_tags,
+    read_text,
+    suggest,
+)
 
 # Reads one topic file: (topic key, path, problems) -> the topic, or None if unusable.
 TopicReader = Callable[[str, Path, Problems], "Topic | None"]
@@ -31,16 +41,16 @@ def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | Non
     config_path = cards_dir / schema.CONFIG_FILE
     if not cards_dir.is_dir():
         problems.error(Location(display_path(cards_dir)), "cards folder not found")
-        return Deck(_default_config(cards_dir), (), cards_dir)
+        return Deck(default_config(cards_dir), (), cards_dir)
     if config_path.is_file():
-        config = _read_config(config_path, problems)
+        config = read_config(config_path, problems)
     else:
         problems.error(
             Location(display_path(config_path)),
             "deck config not found: create it with at least `deck:` (the root deck name) "
             "and `namespace:` (a stable prefix for note identity)",
         )
-        config = _default_config(cards_dir)
+        config = default_config(cards_dir)
 
     topic_files: dict[str, Path] = {}
     for path in sorted(cards_dir.rglob("*.y*ml")):
@@ -70,89 +80,10 @@ def read_deck(cards_dir: Path, problems: Problems, read_topic: TopicReader | Non
     _check_unique_topics(deck, problems)
     _check_unique_ids(deck, problems)
     _check_retirements(deck, problems)
+    check_cards_of_own_types(deck, problems)
     if not topic_files:
         problems.error(Location(display_path(cards_dir)), "no topic files (*.yaml) found")
     return deck
-
-
-def _default_config(cards_dir: Path) -> DeckConfig:
-    return DeckConfig(cards_dir.resolve().name or "Deck", "deck", "", "", (), None)
-
-
-# -- deck config ---------------------------------------------------------------------
-
-
-def _read_config(path: Path, problems: Problems) -> DeckConfig:
-    display = display_path(path)
-    fallback = DeckConfig("Deck", "deck", "", "", (), path)
-    source = read_source(path, display, problems)
-    if source is None:
-        return fallback
-    entries = _mapping(source, source.root, "the deck config", problems)
-    if entries is None:
-        return fallback
-    _check_keys(source, entries, schema.CONFIG_KEYS, "the deck config", problems)
-    values = {}
-    for key in ("deck", "namespace", "version", "description"):
-        if key in entries:
-            values[key] = _text(source, entries[key], key, problems) or ""
-    namespace = values.get("namespace", "")
-    if "namespace" in entries and namespace and not schema.NAMESPACE_RE.match(namespace):
-        problems.error(
-            source.at(entries["namespace"][1]),
-            f"namespace {namespace!r} must be lowercase letters, digits and '-'",
-        )
-    topic_order: list[str] = []
-    if "topics" in entries:
-        items = _sequence(source, entries["topics"][1], "topics", problems) or []
-        for item in items:
-            name = _text(source, (item, item), "topics", problems)
-            if name is None:
-                continue
-            name = name.removesuffix(".yaml").removesuffix(".yml")
-            if name in topic_order:
-                problems.error(source.at(item), f"topic {name!r} is listed twice")
-            elif not (path.parent / f"{name}.yaml").is_file() and not (path.parent / f"{name}.yml").is_file():
-                problems.error(source.at(item), f"topic {name!r}: no file {name}.yaml beside the config")
-            topic_order.append(name)
-    html_allow = _html_allow(source, entries.get("html"), problems)
-    number_topics = _flag(source, entries.get("number_topics"), "number_topics", problems, default=True)
-    return DeckConfig(
-        title=values.get("deck", "Deck"),
-        namespace=namespace or "deck",
-        version=values.get("version", ""),
-        description=values.get("description", ""),
-        topic_order=tuple(topic_order),
-        path=path,
-        namespace_at=source.at(entries["namespace"][1]) if "namespace" in entries else None,
-        html_allow=html_allow,
-        number_topics=number_topics,
-    )
-
-
-def _flag(source: Source, entry: Entry | None, key: str, problems: Problems, *, default: bool) -> bool:
-    """A `true` or `false` value."""
-    if entry is None:
-        return default
-    value = _text(source, entry, key, problems)
-    if value is not None and value.lower() not in ("true", "false"):
-        problems.error(source.at(entry[1]), f"{key!r} is true or false, not {value!r}")
-    return default if value is None else value.lower() == "true"
-
-
-def _html_allow(source: Source, entry: Entry | None, problems: Problems) -> frozenset[str]:
-    """deck.yaml's `html: {allow: [...]}`: what the deck's fields may hold beyond the
-    allowlist, each entry a tag name or a named opt-in (html_policy.allow_problem)."""
-    if entry is None:
-        return frozenset()
-    fields = _mapping(source, entry[1], "`html`", problems)
-    if fields is None:
-        return frozenset()
-    _check_keys(source, fields, {"allow": (False, "")}, "`html`", problems)
-    if "allow" not in fields:
-        return frozenset()
-    allowed = _checked_texts(source, fields["allow"][1], "allow", html_policy.allow_problem, problems)
-    return frozenset(name.strip().lower() for name in allowed)
 
 
 # -- topic files ---------------------------------------------------------------------
@@ -166,24 +97,34 @@ def read_topic_file(key: str, path: Path, problems: Problems) -> Topic | None:
     if source.root is None:
         problems.error(Location(display, 1, 1), "file is empty; a topic needs `deck:` and `cards:`")
         return None
-    entries = _mapping(source, source.root, "a topic file", problems)
+    entries = read_mapping(source, source.root, "a topic file", problems)
     if entries is None:
         return None
-    _check_keys(source, entries, schema.TOPIC_KEYS, "a topic file", problems)
-    title = _text(source, entries["deck"], "deck", problems) if "deck" in entries else None
-    tags = _tags(source, entries.get("tags"), problems)
+    check_keys(source, entries, schema.TOPIC_KEYS, "a topic file", problems)
+    title = read_text(source, entries["deck"], "deck", problems) if "deck" in entries else None
+    tags = read_tags(source, entries.get("tags"), problems)
+    html = _format_is_html(source, entries.get("format"), False, problems)
     cards = []
     if "cards" in entries:
-        items = _sequence(source, entries["cards"][1], "cards", problems)
+        items = read_list(source, entries["cards"][1], "cards", problems)
         if items is not None and not items:
             problems.error(source.at(entries["cards"][1]), "`cards` is empty")
         for item in items or []:
-            card = _read_card(source, item, problems)
+            card = _read_card(source, item, html, problems)
             if card is not None:
                 cards.append(card)
     title_at = source.at(entries["deck"][1]) if "deck" in entries else None
     retired = _retirements(source, entries.get("retired"), problems)
-    return Topic(key, title or key, path, display, tuple(tags), tuple(cards), title_at, retired)
+    return Topic(key, title or key, path, display, tuple(tags), tuple(cards), title_at, retired, html)
+
+
+def _format_is_html(source: Source, entry: Entry | None, default: bool, problems: Problems) -> bool:
+    """`format: html` (the fields are HTML as written) or `format: markdown`."""
+    value = read_text(source, entry, "format", problems) if entry is not None else None
+    message = schema.CARD_KEYS["format"].problem(value) if value is not None else None
+    if message:
+        problems.error(source.at(entry[1]), message)  # type: ignore[index]
+    return default if value is None or message else value == "html"
 
 
 def _retirements(source: Source, entry: Entry | None, problems: Problems) -> tuple[Retirement, ...]:
@@ -191,14 +132,14 @@ def _retirements(source: Source, entry: Entry | None, problems: Problems) -> tup
     if entry is None:
         return ()
     out = []
-    for item in _sequence(source, entry[1], "retired", problems) or []:
-        fields = _mapping(source, item, "a `retired:` entry", problems)
+    for item in read_list(source, entry[1], "retired", problems) or []:
+        fields = read_mapping(source, item, "a `retired:` entry", problems)
         if fields is None:
             continue
         before = len(problems.errors)
-        _check_keys(source, fields, schema.RETIRED_KEYS, "a `retired:` entry", problems, at=item)
+        check_keys(source, fields, schema.RETIRED_KEYS, "a `retired:` entry", problems, at=item)
         values = {
-            key: _text(source, fields[key], key, problems) for key in schema.RETIRED_KEYS if key in fields
+            key: read_text(source, fields[key], key, problems) for key in schema.RETIRED_KEYS if key in fields
         }
         for key in ("id", "replaced_by"):
             message = schema.CARD_KEYS["id"].problem(values[key]) if values.get(key) else None
@@ -216,9 +157,9 @@ def _retirements(source: Source, entry: Entry | None, problems: Problems) -> tup
     return tuple(out)
 
 
-def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | None:
+def _read_card(source: Source, node: yaml.Node, topic_html: bool, problems: Problems) -> Card | None:
     """A card, checked key by key against schema.py's KeySpecs; None if anything is wrong."""
-    entries = _mapping(source, node, "a card", problems)
+    entries = read_mapping(source, node, "a card", problems)
     if entries is None:
         return None
     where = source.at(node)
@@ -228,26 +169,62 @@ def _read_card(source: Source, node: yaml.Node, problems: Problems) -> Card | No
     for key, entry in entries.items():
         spec = schema.CARD_KEYS.get(key) or schema.FIELDS.get(key)
         if spec is None:
-            problems.error(source.at(entry[0]), f"unknown key {key!r}{_suggest(key, schema.ALL_CARD_KEYS)}")
-        elif spec.kind == "text":
-            value = _text(source, entry, key, problems)
+            problems.error(source.at(entry[0]), f"unknown key {key!r}{suggest(key, schema.ALL_CARD_KEYS)}")
+        elif spec.kind == "text" and key != "format":
+            value = read_text(source, entry, key, problems)
             message = spec.problem(value) if value is not None else None
             if message:
                 problems.error(source.at(entry[1]), message)
             elif value is not None:
                 values[key], locations[key] = value, source.at(entry[1])
-    tags = _tags(source, entries.get("tags"), problems)
-    allow = _checked_list(source, entries.get("allow"), schema.CARD_KEYS["allow"], problems)
+    tags = read_tags(source, entries.get("tags"), problems)
+    allow = read_checked_list(source, entries.get("allow"), schema.CARD_KEYS["allow"], problems)
+    html = _format_is_html(source, entries.get("format"), topic_html, problems)
     card_id = values.pop("id", None)
     card_type = values.pop("type", schema.DEFAULT_TYPE)
+    guid = values.pop("guid", "")
     if "type" in entries and "type" not in locations:
-        return None  # an unknown type: which fields belong is anyone's guess
-    fields = {key: value for key, value in values.items() if key in schema.FIELDS}
-    _check_fields(source, entries, card_id, card_type, problems, where)
+        return None  # a type that is not even a slug: which fields belong is anyone's guess
+    if card_type in schema.CARD_TYPES:
+        fields = {key: value for key, value in values.items() if key in schema.FIELDS}
+        field_locations = {key: locations[key] for key in fields}
+        _check_fields(source, entries, card_id, card_type, problems, where)
+    else:  # a note type of the deck's own: fields by name (checked against it in read_deck)
+        fields, field_locations = _named_fields(source, entries, card_id, problems, where)
     if card_id is None or len(problems.errors) > before:
         return None
-    field_locations = {key: locations[key] for key in fields}
-    return Card(card_id, card_type, fields, field_locations, tuple(tags), where, tuple(dict.fromkeys(allow)))
+    allowed = tuple(dict.fromkeys(allow))
+    return Card(
+        card_id,
+        card_type,
+        fields,
+        field_locations,
+        tuple(tags),
+        where,
+        allowed,
+        guid,
+        html,
+        locations.get("type"),
+    )
+
+
+def _named_fields(
+    source: Source, entries: dict[str, Entry], card_id: str | None, problems: Problems, where: Location
+) -> tuple[dict[str, str], dict[str, Location]]:
+    """The fields of a card whose type is not built in: `fields:` (Anki field name -> text).
+    Whether the deck declares that type, and has those fields, read_deck checks."""
+    if "id" not in entries:
+        problems.error(where, "card has no `id` (a stable slug such as `ecs-task-role`)")
+    if "fields" in entries:
+        given = read_mapping(source, entries["fields"][1], "`fields`", problems) or {}
+    else:  # `front:` and the like: named as they are, for read_deck's message
+        given = {key: entry for key, entry in entries.items() if key in schema.FIELDS}
+    fields, locations = {}, {}
+    for name, entry in given.items():
+        value = read_text(source, entry, name, problems, empty_ok=True)
+        if value is not None:
+            fields[name], locations[name] = value, source.at(entry[1])
+    return fields, locations
 
 
 def _check_fields(
@@ -255,6 +232,12 @@ def _check_fields(
 ) -> None:
     """What spans keys: the card has an id, and its type's fields, and no others."""
     spec = schema.CARD_TYPES[card_type]
+    if "fields" in entries:
+        problems.error(
+            source.at(entries["fields"][0]),
+            f"`fields:` is for cards of the deck's own note types; a {card_type} card has "
+            f"{', '.join(spec.fields)}",
+        )
     if "id" not in entries:
         problems.error(where, "card has no `id` (a stable slug such as `ecs-task-role`)")
     for key, (key_node, _value) in entries.items():
@@ -333,106 +316,3 @@ def _check_unique_ids(deck: Deck, problems: Problems) -> None:
                 card.location,
                 f"duplicate card id {card.id!r}: also used at {first}; each card needs its own id",
             )
-
-
-# -- node helpers --------------------------------------------------------------------
-
-Entry = tuple[yaml.Node, yaml.Node]  # (key node, value node)
-
-
-def _mapping(source: Source, node: yaml.Node, what: str, problems: Problems) -> dict[str, Entry] | None:
-    if not isinstance(node, yaml.MappingNode):
-        problems.error(source.at(node), f"{what} must be a mapping of `key: value`, not {_kind(node)}")
-        return None
-    entries: dict[str, Entry] = {}
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            problems.error(source.at(key_node), "keys must be plain words")
-            continue
-        entries.setdefault(key_node.value, (key_node, value_node))
-    return entries
-
-
-def _sequence(source: Source, node: yaml.Node, key: str, problems: Problems) -> list[yaml.Node] | None:
-    if not isinstance(node, yaml.SequenceNode):
-        problems.error(source.at(node), f"{key!r} must be a list, not {_kind(node)}")
-        return None
-    return list(node.value)
-
-
-def _text(source: Source, entry: Entry, key: str, problems: Problems) -> str | None:
-    """A scalar's text as written: `back: 443` is the text "443", not a number."""
-    _key_node, node = entry
-    if not isinstance(node, yaml.ScalarNode):
-        problems.error(source.at(node), f"{key!r} must be text, not {_kind(node)}")
-        return None
-    if node.tag == NULL and not node.style:
-        problems.error(source.at(node), f"{key!r} is empty")
-        return None
-    value = node.value if node.tag == STR else node.value.strip()
-    if not value.strip():
-        problems.error(source.at(node), f"{key!r} is empty")
-        return None
-    return value
-
-
-def _checked_list(source: Source, entry: Entry | None, spec: schema.KeySpec, problems: Problems) -> list[str]:
-    """A card key whose value is a list of text (`allow:`), each item checked by its KeySpec."""
-    if entry is None:
-        return []
-    values = []
-    for item in _sequence(source, entry[1], spec.key, problems) or []:
-        value = _text(source, (item, item), spec.key, problems)
-        message = spec.problem(value) if value is not None else None
-        if message:
-            problems.error(source.at(item), message)
-        elif value is not None:
-            values.append(value)
-    return values
-
-
-def _tags(source: Source, entry: Entry | None, problems: Problems) -> list[str]:
-    if entry is None:
-        return []
-    return _checked_texts(source, entry[1], "tags", schema.check_tag, problems)
-
-
-def _checked_texts(
-    source: Source, node: yaml.Node, key: str, check: schema.Check, problems: Problems
-) -> list[str]:
-    """A list of texts, each checked by `check`; those it finds wrong are reported and left out."""
-    texts = []
-    for item in _sequence(source, node, key, problems) or []:
-        text = _text(source, (item, item), key, problems)
-        if text is None:
-            continue
-        message = check(text)
-        if message:
-            problems.error(source.at(item), message)
-            continue
-        texts.append(text)
-    return texts
-
-
-def _check_keys(
-    source: Source, entries: dict[str, Entry], spec: dict, what: str, problems: Problems, at=None
-) -> None:
-    for key, (key_node, _value) in entries.items():
-        if key not in spec:
-            problems.error(source.at(key_node), f"unknown key {key!r} in {what}{_suggest(key, spec)}")
-    for key, (required, _description) in spec.items():
-        if required and key not in entries:
-            problems.error(source.at(at if at is not None else source.root), f"{what} needs `{key}:`")
-
-
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return "a single value"
