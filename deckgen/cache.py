@@ -131,7 +131,7 @@ def _decode(kind: object, value: object) -> object:
     if kind is Path:
         return Path(_expect(str, value))
     if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
+        hints = _type_hints(kind)
         data = _expect(dict, value)
         return kind(**{f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(kind)})
     if origin is tuple:
@@ -141,6 +141,13 @@ def _decode(kind: object, value: object) -> object:
     if kind in (str, int, bool):
         return _expect(kind, value)
     raise TypeError(f"the topic cache cannot read a {kind!r}")
+
+
+@functools.cache
+def _type_hints(kind: type) -> dict[str, object]:
+    # Once per class: the annotations are strings (`from __future__ import annotations`),
+    # and evaluating them for every card was most of a one-card rebuild.
+    return typing.get_type_hints(kind)
 
 
 def _expect(kind, value):
