@@ -483,5 +483,53 @@ def init(folder: Path, title: str | None, namespace: str | None) -> None:
     click.echo('  git init && git add . && git commit -m "A new deck"')
 
 
+@main.command("import")
+@debug_option
+@click.argument("package", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--cards",
+    "cards_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The new deck folder to write (it must not exist, or be empty).",
+)
+@click.option(
+    "--namespace",
+    help="Part of every new note's identity; never change it.  [default: the top deck's name, slugified]",
+)
+def import_deck(package: Path, cards_dir: Path, namespace: str | None) -> None:
+    """Adopt an existing deck: write PACKAGE (.apkg, .colpkg) as a deck folder to build.
+
+    Every note keeps its GUID, every note type its id, templates and CSS, every subdeck
+    its name, and the lock keeps the package's change times: learners who already study
+    the deck keep their cards and reviews when they import what deckgen builds.
+
+    \b
+    Example:
+        deckgen import shared-deck.apkg --cards cards
+        deckgen build --cards cards
+    """
+    import shlex
+
+    from .adopt import adopt_package
+
+    adopted = adopt_package(package, cards_dir, namespace=namespace)
+    _print_problems(list(adopted.warnings))
+    click.echo(f"Adopted {adopted.title!r} (namespace {adopted.namespace}) into {cards_dir}:")
+    click.echo(
+        f"  {_count([None] * adopted.notes, 'note')}, {_count([None] * adopted.cards, 'card')}, "
+        f"{_count(list(adopted.topics), 'topic')}, {_count(list(adopted.note_types), 'note type')}, "
+        f"{_count([None] * adopted.media, 'media file')}, {_count(list(adopted.warnings), 'warning')}"
+    )
+    for key, deck in adopted.topics:
+        click.echo(f"  topic {key}: {deck}")
+    for key, name in adopted.note_types:
+        click.echo(f"  note type {key}: {name}")
+    folder = shlex.quote(str(cards_dir))
+    click.echo("Next:")
+    click.echo(f"  deckgen check --cards {folder}")
+    click.echo(f"  deckgen build --cards {folder}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
