@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import DeckError, Location, Problem, Problems, display_path
-from .output import StagedFiles
+from .output import StagedFiles, exclusive
 
 LOCK_FILE = "deck.lock"
 LOCK_FORMAT = 2  # 1: no namespace, decks by name, no note type per card (read, then rewritten)
@@ -376,7 +376,9 @@ def forget_removed(cards_dir: Path, ids: list[str], *, unpublished: bool, force:
     if refused:
         raise DeckError(refused)
     if ids:
-        with StagedFiles() as staged:
-            staged.write_text(path, dump_lock(forgotten))
-            staged.commit()
+        # A build of the same cards may be writing the lock: one at a time (output.exclusive).
+        with exclusive(cards_dir, f"waiting for a deckgen build of {display_path(cards_dir)}/ to finish"):
+            with StagedFiles() as staged:
+                staged.write_text(path, dump_lock(forgotten))
+                staged.commit()
     return ids

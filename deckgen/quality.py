@@ -71,7 +71,7 @@ def quality_warnings(compiled: CompiledDeck) -> list[Problem]:
     return sorted((w for w in warnings if w is not None), key=lambda problem: problem.location)
 
 
-def _media_warnings(rc, seen: set[Path]) -> list[Problem]:
+def _media_warnings(rc, seen: set[Path]) -> list[Problem | None]:
     """A warning at the first field showing each media file that is too large."""
     out = []
     for media in rc.media:
@@ -84,13 +84,12 @@ def _media_warnings(rc, seen: set[Path]) -> list[Problem]:
             continue
         if size > LARGE_MEDIA_BYTES:
             key = next((key for key, value in rc.fields.items() if media.name in value), "")
-            location = rc.card.field_locations.get(key, rc.card.location)
             message = (
                 f"media file {display_path(media.source)} is {size / 1e6:.1f} MB, over "
                 f"{LARGE_MEDIA_BYTES // 1_000_000} MB: every learner downloads it and syncs it "
                 "to each device; make it smaller"
             )
-            out.append(Problem(location, message, "warning"))
+            out.append(_warn(rc.card, key, message, "large-media"))
     return out
 
 

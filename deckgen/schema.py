@@ -103,6 +103,7 @@ WARNING_NAMES = {
     "near-duplicate": "the question is (nearly) the same as another card's",
     "cloze-hides-most": "a deletion hides most of the cloze text",
     "type-in-markdown": "a type-in answer holds Markdown, which stays literal",
+    "large-media": "a media file is over 10 MB",
 }
 
 

@@ -30,8 +30,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .build import BuildResult, build
-from .errors import DeckError, Problem, display_path
+from .errors import DeckError, Location, Problem, display_path
 from .lock import LOCK_FILE
+from .output import file_trouble
 from .preview import PAGE_FILE, PREVIEW_DIR, PreviewResult, content_security_policy, write_preview
 
 POLL_SECONDS = 0.3  # how often the cards folder is looked at, and the page asks for news
@@ -132,6 +133,9 @@ def build_once(cards_dir: Path, out_dir: Path, changed: tuple[Path, ...] = ()) -
         preview = write_preview(cards_dir, out_dir)
     except DeckError as error:
         return BuildOutcome(shown, time.monotonic() - start, tuple(error.problems))
+    except OSError as error:  # a full disk, a folder made read-only: say so, keep watching
+        problem = Problem(Location(display_path(Path(error.filename or out_dir))), file_trouble(error))
+        return BuildOutcome(shown, time.monotonic() - start, (problem,))
     return BuildOutcome(shown, time.monotonic() - start, (), result, preview)
 
 
