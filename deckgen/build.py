@@ -11,6 +11,7 @@ Each step is a module; this one only runs them in order, with the build cache
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import as_completed
 from contextlib import ExitStack, contextmanager
@@ -50,6 +51,9 @@ class BuildWork:
     topics_read: tuple[str, ...] = ()  # topic keys whose files were read and validated
     fields_rendered: tuple[str, ...] = ()  # the Markdown of each field rendered
     packages_written: tuple[str, ...] = ()  # package file names written
+    # Seconds spent in each step (read, render, identify, package, report): bench/run.py
+    # prints them, so that a slower build shows where it got slower.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,10 +170,13 @@ def _build_alone(
     cards_dir: Path, out_dir: Path, *, locked: bool, now: int | None, progress: Progress | None
 ) -> BuildResult:
     """`build`, holding the folders' locks."""
+    clock = _Clock()
     cache = BuildCache(out_dir)
     compiled = compile_deck(cards_dir, cache, progress)
+    clock.lap("render", minus={"read": cache.read_seconds})
     checked = _check_identity(compiled, locked=locked, now=now, out_dir=out_dir)
     jobs = plan_packages(checked.identified)
+    clock.lap("identify")
     packages, topics = summaries(compiled, jobs, out_dir)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +209,7 @@ def _build_alone(
         _write_packages(pending, len(jobs) - len(pending), len(jobs), progress)
         for temporary, job, key in pending:
             cache.packages.wrote(out_dir / job.name, key, temporary)
+        clock.lap("package")
         for name, text in report_texts(checked.identified, packages, topics, files).items():
             staged.write_text(out_dir / name, text)
         if checked.new_lock_text != checked.old_lock_text:
@@ -210,8 +218,12 @@ def _build_alone(
     cache.commit([out_dir / job.name for job in jobs])
     for name in sorted(stale):
         (out_dir / name).unlink(missing_ok=True)
+    clock.lap("report")
     work = BuildWork(
-        tuple(cache.topics_read), tuple(cache.fields_rendered), tuple(job.name for _t, job, _k in pending)
+        tuple(cache.topics_read),
+        tuple(cache.fields_rendered),
+        tuple(job.name for _t, job, _k in pending),
+        clock.phases,
     )
     lock_written = checked.new_lock_text != checked.old_lock_text
     stamping = checked.identified.stamping
@@ -227,6 +239,22 @@ def _build_alone(
         checked.lock_merged,
         removed,
     )
+
+
+class _Clock:
+    """Seconds per step of one build, each lap from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str, minus: dict[str, float] | None = None) -> None:
+        """End `phase`; `minus` names parts of it timed apart (e.g. reading within compiling)."""
+        now = time.perf_counter()
+        parts = minus or {}
+        self.phases.update(parts)
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._last - sum(parts.values())
+        self._last = now
 
 
 def _write_packages(

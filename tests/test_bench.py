@@ -57,3 +57,50 @@ def test_build_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     with pytest.raises(DeckError):
         build(tmp_path / "cards", tmp_path / "out", now=1_800_000_000)
     assert gc.get_threshold() == before
+
+
+def test_build_reports_the_time_of_each_phase(tmp_path):
+    generate(tmp_path / "cards", 50)
+    result = build(tmp_path / "cards", tmp_path / "out", now=1_800_000_000)
+    phases = result.work.phases
+    assert set(phases) == {"read", "render", "identify", "package", "report"}
+    assert all(seconds >= 0 for seconds in phases.values())
+    assert phases["read"] > 0 and phases["package"] > 0
+
+
+_FINDS_A_SPINNING_SIBLING = """
+import os, sys
+def spins(pid):
+    try:
+        parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        command = open(f"/proc/{pid}/cmdline", "rb").read()
+    except (OSError, ValueError):
+        return False
+    return parent == os.getppid() and command.endswith(b"while True: pass\\0")
+sys.exit(0 if any(spins(p) for p in os.listdir("/proc") if p.isdigit()) else 3)
+"""
+
+
+def test_bench_runs_deckgen_and_reads_its_phases(tmp_path):
+    import run
+
+    generate(tmp_path / "cards", 20)
+    phases = tmp_path / "phases.json"
+    args = ("build", "--cards", str(tmp_path / "cards"), "--out", str(tmp_path / "out"))
+    measured = run.measure(run.deckgen_command(phases, *args), phases)
+    assert (tmp_path / "out" / "bench-deck.apkg").exists()
+    assert set(measured.phases) == {*run.PHASES, "other"}
+    assert sum(measured.phases.values()) == pytest.approx(measured.seconds)
+    line = run.phase_line("cold", measured)
+    assert line.split() == [
+        "cold:",
+        *(f"{word}" for p in (*run.PHASES, "other") for word in (p, f"{measured.phases[p]:.2f}")),
+    ]
+
+
+def test_bench_busy_mode_runs_a_spinning_process_beside_the_run_and_ends_it(tmp_path):
+    import run
+
+    run.measure([sys.executable, "-c", _FINDS_A_SPINNING_SIBLING], busy=True)
+    with pytest.raises(SystemExit):  # the finder fails: nothing spins beside it now
+        run.measure([sys.executable, "-c", _FINDS_A_SPINNING_SIBLING], busy=False)
