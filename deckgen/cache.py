@@ -151,7 +151,9 @@ def _decoder(kind: object) -> Callable[[object], object]:
     if origin is dict:
         entry = _decoder(args[1])
         return lambda value: {_expect(str, key): entry(item) for key, item in _expect(list, value)}
-    if kind in (str, int, bool):
+    if kind is str:  # most values: checked here rather than in a call of _expect
+        return lambda value: value if type(value) is str else _expect(str, value)
+    if kind in (int, bool):
         return functools.partial(_expect, kind)
     raise TypeError(f"the topic cache cannot read a {kind!r}")
 

@@ -63,10 +63,13 @@ def note_type_id(namespace: str, note_type: str) -> int:
     return _anki_id(NOTE_TYPE_ID_KEY.format(namespace=namespace, note_type=note_type))
 
 
+# json.dumps with these options makes a new encoder on every call: one for every note.
+_CONTENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def content_hash(*parts: object) -> str:
     """A hash of JSON-able content, stable across runs and machines."""
-    blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CONTENT_JSON.encode(parts).encode("utf-8")).hexdigest()
 
 
 def build_time() -> int:

@@ -37,6 +37,10 @@ from .schema import RETIRED_TOPIC
 _SQLITE_FULL = 13
 # Zip's epoch; a fixed entry date keeps packages byte-identical across builds.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# zlib's fastest level. Measured on the whole deck's collection at 20,000 cards (14.2 MB):
+# level 1 takes 0.11 s and makes 3.45 MB, the default level 6 0.38 s and 3.00 MB. A package
+# 15% larger to download was worth a quarter of a second of every rebuild (issue 19).
+ZIP_LEVEL = 1
 
 
 class _NoteType(genanki.Model):
@@ -396,4 +400,4 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
+    archive.writestr(info, data, compresslevel=ZIP_LEVEL)
