@@ -407,7 +407,7 @@ def test_large_media_is_a_warning_and_an_error_with_strict(tmp_path):
         image.truncate(LARGE_MEDIA_BYTES + 1_000_000)  # sparse: large, but no disk used
     warning = (
         "cards/topic.yaml:5:11: warning: media file cards/big.png is 11.0 MB, over 10 MB: every learner "
-        "downloads it and syncs it to each device; make it smaller"
+        "downloads it and syncs it to each device; make it smaller [large-media]"
     )
     result = deckgen("check", "--cards", "cards", cwd=tmp_path)
     assert (result.returncode, result.stderr.splitlines()) == (0, [warning])

@@ -154,7 +154,7 @@ def test_debug_is_taken_after_the_command_too(deck, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "run_check", broken)  # an internal error, to see the traceback
+    monkeypatch.setattr(cli.commands, "run_check", broken)  # an internal error, to see the traceback
     monkeypatch.chdir(deck)
     plain = CliRunner().invoke(cli.main, ["check"])
     assert plain.exit_code == 3 and "Traceback" not in plain.output

@@ -241,4 +241,4 @@ def test_release_attaches_deckgens_wheel_and_sdist(locked_cards, tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
     assert sums in (out / "RELEASE-NOTES.md").read_text(encoding="utf-8")
     with zipfile.ZipFile(out / wheel) as archive:
-        assert "deckgen/cli.py" in archive.namelist()
+        assert "deckgen/cli/commands.py" in archive.namelist()

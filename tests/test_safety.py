@@ -142,7 +142,7 @@ def test_debug_shows_a_traceback_for_internal_errors_only(tmp_path, monkeypatch)
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("deckgen.cli.run_build", boom)
+    monkeypatch.setattr("deckgen.cli.commands.run_build", boom)
     plain = CliRunner().invoke(main, ["build", "--cards", str(cards)])
     assert plain.exit_code == 3
     assert "internal error: RuntimeError: simulated bug" in plain.stderr

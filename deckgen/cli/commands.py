@@ -1,207 +1,31 @@
-"""The command line: a thin shell over the library.
-
-Each command runs the pipeline (`build.py`) and turns its results and problems into
-text. This is the only module that prints or chooses an exit status: 0 success,
-1 bad input (every problem as `path:line:col: message`), 2 usage errors.
+"""The commands of the command line, each a thin shell over the library: run a step of
+the pipeline (build.py, preview.py, diff.py, ...) and turn its result into text.
 """
 
 from __future__ import annotations
 
-import functools
-import signal
 import sys
-import threading
 import time
-import traceback
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from . import __version__
-from .build import build as run_build
-from .build import check as run_check
-from .diff import diff_packages, format_markdown, read_package
-from .errors import DeckError, Problem
-from .folders import BUILD_FOLDER, find_deck
-from .lock import forget_removed
-from .output import file_trouble
-from .preview import write_preview
-from .quality import quality_warnings
-from .schema import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
-
-# Options shared by the commands that read the cards or write under build/.
-cards_option = click.option(
-    "--cards",
-    "cards_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of card files.  [default: here if it holds deck.yaml, else the cards/ "
-    "with a deck.yaml here or in a folder above]",
+from ..build import build as run_build
+from ..build import check as run_check
+from ..diff import diff_packages, format_markdown, read_package
+from ..errors import DeckError
+from ..lock import forget_removed
+from ..preview import write_preview
+from ..quality import quality_warnings
+from ..schema import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
+from .shell import (
+    ProgressBars,
+    debug_option,
+    deck_options,
+    main,
+    print_problems,
+    say_waiting,
 )
-out_option = click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder to write packages to.  [default: build/ beside the cards folder; with --cards, ./build]",
-)
-
-
-def deck_options(with_out: bool = True):
-    """--cards (and --out) for a command, resolved before it runs: without --cards, the deck
-    is found from here (folders.find_deck); not finding one is a usage error (exit 2)."""
-
-    def decorate(command):
-        @functools.wraps(command)
-        def resolved(**kwargs):
-            cards_dir, out_dir = kwargs.pop("cards_dir"), kwargs.pop("out_dir", None)
-            default_out = Path(BUILD_FOLDER)
-            if cards_dir is None:
-                try:
-                    found = find_deck(Path.cwd())
-                except DeckError as error:
-                    _print_problems(error.problems)
-                    sys.exit(2)
-                cards_dir, default_out = found.cards, found.out
-            kwargs["cards_dir"] = cards_dir
-            if with_out:
-                kwargs["out_dir"] = out_dir if out_dir is not None else default_out
-            return command(**kwargs)
-
-        resolved = cards_option(resolved)
-        return out_option(resolved) if with_out else resolved
-
-    return decorate
-
-
-def _debug_after_command(ctx: click.Context, _param: click.Parameter, debug: bool) -> None:
-    if debug:
-        ctx.find_root().obj["debug"] = True
-
-
-# `deckgen build --debug` as well as `deckgen --debug build`: every command takes it.
-debug_option = click.option(
-    "--debug",
-    is_flag=True,
-    expose_value=False,
-    callback=_debug_after_command,
-    help="Show a traceback on internal errors.",
-)
-
-
-def _print_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        click.echo(str(problem), err=True)
-
-
-def _fail(error: DeckError) -> None:
-    _print_problems(error.problems)
-    count = len(error.problems)
-    click.echo(f"deckgen: {count} error{'s' if count != 1 else ''}; nothing was written", err=True)
-    sys.exit(1)
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, stopping a command as Ctrl-C does: `finally` blocks discard its temporary files."""
-
-
-def _on_sigterm(_signum, _frame) -> None:
-    raise _Terminated()
-
-
-class _Group(click.Group):
-    """Runs commands with library errors turned into messages (a traceback only with --debug).
-
-    Trouble with files or the disk (OSError: permissions, a full or read-only disk, ...)
-    is the user's to fix, exit 1; SIGTERM and Ctrl-C end in a message, exit 128 + signal;
-    anything else is a bug, exit 3.
-    """
-
-    def invoke(self, ctx: click.Context):
-        main_thread = threading.current_thread() is threading.main_thread()
-        before = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
-        try:
-            return super().invoke(ctx)
-        except DeckError as error:
-            _fail(error)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-            raise
-        except KeyboardInterrupt as stop:
-            number = signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT
-            how = "stopped (SIGTERM)" if number == signal.SIGTERM else "interrupted"
-            click.echo(f"deckgen: {how}; no file was left half-written", err=True)
-            sys.exit(128 + number)
-        except OSError as error:
-            click.echo(f"deckgen: {file_trouble(error)}", err=True)
-            sys.exit(1)
-        except ValueError as error:
-            if "null byte" not in str(error):
-                _internal_error(ctx, error)
-            click.echo("deckgen: a path holds a NUL byte (\\0), which no file name can hold", err=True)
-            sys.exit(1)
-        except Exception as error:  # a bug in deckgen, not bad input
-            _internal_error(ctx, error)
-        finally:
-            if main_thread:
-                signal.signal(signal.SIGTERM, before)
-
-
-def _say_waiting(message: str) -> None:
-    """Told by build and preview that another deckgen command holds the folder."""
-    click.echo(f"deckgen: {message}", err=True)
-
-
-def _internal_error(ctx: click.Context, error: Exception) -> NoReturn:
-    if ctx.obj and ctx.obj.get("debug"):
-        traceback.print_exc()
-    else:
-        click.echo(
-            f"deckgen: internal error: {type(error).__name__}: {error} "
-            "(run with --debug for a traceback, and please report it)",
-            err=True,
-        )
-    sys.exit(3)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="deckgen")
-@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
-@click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
-    """Compile flashcards written in YAML into Anki packages (.apkg).
-
-    Cards live in cards/*.yaml (Markdown in the fields), the deck config in
-    cards/deck.yaml and the lock in cards/deck.lock. Run from the deck's folder or any
-    folder under it.
-    """
-    ctx.obj = {"debug": debug}
-
-
-class ProgressBars:
-    """A progress bar for each step of a build that takes more than a moment."""
-
-    LABELS = {"render": "Rendering", "package": "Packaging"}
-    DELAY = 0.5  # seconds into the build before a bar appears: quick builds show none
-
-    def __init__(self) -> None:
-        self._start = time.monotonic()
-        self._step = ""
-        self._bar = None
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        if step != self._step:
-            self.close()
-            self._step = step
-        if self._bar is None:
-            if time.monotonic() - self._start < self.DELAY:
-                return
-            self._bar = click.progressbar(length=total, label=self.LABELS.get(step, step), show_pos=True)
-            self._bar.__enter__()
-        self._bar.update(done - self._bar.pos)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
 
 
 @main.command()
@@ -217,11 +41,11 @@ def build(cards_dir: Path, out_dir: Path, locked: bool, quiet: bool) -> None:
     """Build one package per topic and one for the whole deck."""
     bars = None if quiet or not sys.stdout.isatty() else ProgressBars()
     try:
-        result = run_build(cards_dir, out_dir, locked=locked, progress=bars, waiting=_say_waiting)
+        result = run_build(cards_dir, out_dir, locked=locked, progress=bars, waiting=say_waiting)
     finally:
         if bars:
             bars.close()
-    _print_problems(result.warnings)
+    print_problems(result.warnings)
     _print_identity_notices(result.stamping, result.lock_merged, result.lock_path)
     if quiet:
         return
@@ -290,7 +114,7 @@ def check(cards_dir: Path, locked: bool, strict: bool) -> None:
     result = run_check(cards_dir, locked=locked)
     compiled = result.compiled
     warnings = result.warnings + quality_warnings(compiled)
-    _print_problems(warnings)
+    print_problems(warnings)
     _print_identity_notices(result.stamping, False, compiled.deck.cards_dir / "deck.lock")
     if result.lock_merged:
         click.echo("deckgen: the lock has a git merge conflict; `deckgen build` resolves it", err=True)
@@ -356,13 +180,13 @@ def preview(cards_dir: Path, out_dir: Path, watch: bool, port: int) -> None:
     if watch:
         _watch(cards_dir, out_dir, port)
         return
-    result = write_preview(cards_dir, out_dir, waiting=_say_waiting)
-    _print_problems(result.warnings)
+    result = write_preview(cards_dir, out_dir, waiting=say_waiting)
+    print_problems(result.warnings)
     click.echo(f"Preview: {result.path} ({result.notes} notes, {result.cards} cards)")
 
 
 def _watch(cards_dir: Path, out_dir: Path, port: int) -> None:
-    from .watch import PreviewServer, watch_builds
+    from ..watch import PreviewServer, watch_builds
 
     try:
         server = PreviewServer(out_dir, port)
@@ -382,14 +206,14 @@ def _print_outcome(outcome) -> None:
     when = time.strftime("%H:%M:%S")
     changed = f" after {_some(list(outcome.changed), 3)} changed" if outcome.changed else ""
     if outcome.errors:
-        _print_problems(list(outcome.errors))
+        print_problems(list(outcome.errors))
         click.echo(
             f"[{when}] deckgen: {_count(list(outcome.errors), 'error')}{changed}; "
             "the packages and the preview stay as the last good build",
             err=True,
         )
         return
-    _print_problems(outcome.warnings)
+    print_problems(outcome.warnings)
     preview = outcome.preview
     click.echo(
         f"[{when}] built{changed}: {preview.notes} notes, {preview.cards} cards ({outcome.seconds:.1f} s)"
@@ -443,7 +267,7 @@ def diff(old: Path, new: Path) -> None:
     try:
         changes = diff_packages(read_package(old), read_package(new))
     except DeckError as error:
-        _print_problems(error.problems)
+        print_problems(error.problems)
         sys.exit(2)
     click.echo(format_markdown(changes), nl=False)
     sys.exit(0 if changes.equal else 1)
@@ -469,7 +293,7 @@ def init(folder: Path, title: str | None, namespace: str | None) -> None:
     """
     import shlex
 
-    from .init import init_deck
+    from ..init import init_deck
 
     deck = init_deck(folder, title=title, namespace=namespace)
     click.echo(f"New deck {deck.title!r} (namespace {deck.namespace}) in {folder}:")
@@ -511,10 +335,10 @@ def import_deck(package: Path, cards_dir: Path, namespace: str | None) -> None:
     """
     import shlex
 
-    from .adopt import adopt_package
+    from ..adopt import adopt_package
 
     adopted = adopt_package(package, cards_dir, namespace=namespace)
-    _print_problems(list(adopted.warnings))
+    print_problems(list(adopted.warnings))
     click.echo(f"Adopted {adopted.title!r} (namespace {adopted.namespace}) into {cards_dir}:")
     click.echo(
         f"  {_count([None] * adopted.notes, 'note')}, {_count([None] * adopted.cards, 'card')}, "
@@ -529,7 +353,3 @@ def import_deck(package: Path, cards_dir: Path, namespace: str | None) -> None:
     click.echo("Next:")
     click.echo(f"  deckgen check --cards {folder}")
     click.echo(f"  deckgen build --cards {folder}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
