@@ -210,7 +210,7 @@ def _file_text(source: Source, entry: Entry, problems: Problems) -> str | None:
         problems.error(source.at(entry[1]), f"{name!r} is outside the cards folder")
         return None
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")  # as written: no newline translation (CSS is hashed)
     except (OSError, UnicodeDecodeError) as error:
         problems.error(
             source.at(entry[1]), f"cannot read {name!r}: {getattr(error, 'strerror', None) or error}"
