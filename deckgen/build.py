@@ -12,7 +12,7 @@ Each step is a module; this one only runs them in order, with the build cache
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from .cache import CACHE_DIR, BuildCache
 from .compile import CompiledDeck, Progress, compile_deck, fewer_collections
 from .errors import DeckError, Location, Problem, Problems, display_path
 from .identity import Identified, Stamping, build_time, identify, identity_problems
-from .lock import LOCK_FILE, dump_lock, locked_problems, read_lock_merging
+from .lock import LOCK_FILE, dump_lock, locked_problems, patch_lock, read_lock_merging
 from .output import StagedFiles, Waiting, exclusive, remove_temporaries, writing_to
 from .package import PackageJob, package_key, plan_packages, write_package
 from .preview import PREVIEW_DIR
@@ -80,10 +80,16 @@ class _Checked:
 
 
 def _check_identity(
-    compiled: CompiledDeck, *, locked: bool, now: int | None, out_dir: Path | None
+    compiled: CompiledDeck,
+    *,
+    locked: bool,
+    now: int | None,
+    out_dir: Path | None,
+    lock_is_ours: Callable[[Path, str], bool] | None = None,
 ) -> _Checked:
     """Read the lock, stamp the deck against it, retire removed cards, and refuse what
-    would break learners."""
+    would break learners. `lock_is_ours` tells whether a lock's text is what `dump_lock`
+    wrote for it (BuildCache.lock_is_ours): then only its changed lines are written again."""
     lock_path = compiled.deck.cards_dir / LOCK_FILE
     display = display_path(lock_path)
     problems = Problems()
@@ -94,8 +100,11 @@ def _check_identity(
     namespace = compiled.deck.config.namespace
     identified, warnings = retire(identified, last_published(out_dir, compiled.deck.cards_dir, namespace))
     errors = identity_problems(identified, display)
-    new_lock_text = dump_lock(identified.stamping.lock)
     old_lock_text = lock_path.read_text(encoding="utf-8") if lock_path.exists() else None
+    if old_lock_text is not None and not merged and lock_is_ours and lock_is_ours(lock_path, old_lock_text):
+        new_lock_text = patch_lock(old_lock_text, old_lock, identified.stamping.lock)
+    else:
+        new_lock_text = dump_lock(identified.stamping.lock)
     if locked and not errors:
         s = identified.stamping
         changes = {"added": s.added, "changed": s.changed, "removed": s.removed}
@@ -174,7 +183,8 @@ def _build_alone(
     cache = BuildCache(out_dir)
     compiled = compile_deck(cards_dir, cache, progress)
     clock.lap("render", minus={"read": cache.read_seconds})
-    checked = _check_identity(compiled, locked=locked, now=now, out_dir=out_dir)
+    ours = cache.lock_is_ours
+    checked = _check_identity(compiled, locked=locked, now=now, out_dir=out_dir, lock_is_ours=ours)
     jobs = plan_packages(checked.identified)
     clock.lap("identify")
     packages, topics = summaries(compiled, jobs, out_dir)
@@ -215,6 +225,7 @@ def _build_alone(
         if checked.new_lock_text != checked.old_lock_text:
             staged.write_text(checked.lock_path, checked.new_lock_text)
         staged.commit()
+    cache.keep_lock(checked.lock_path, checked.new_lock_text)
     cache.commit([out_dir / job.name for job in jobs])
     for name in sorted(stale):
         (out_dir / name).unlink(missing_ok=True)

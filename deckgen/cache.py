@@ -16,6 +16,9 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
 - `BuildCache.packages`: for each package in the out dir, the key it was written from
   and the sha256 it was written with; a package whose key and bytes are both
   unchanged is left as it is. (`packages.json`)
+- `BuildCache.lock_is_ours`: whether the lock is, to the byte, the text this deckgen
+  wrote for it last: then the new lock is the old text with only the changed notes'
+  lines written again (lock.patch_lock). (`lock.json`)
 
 "deckgen's code" is `code_fingerprint`: every source and data file of the installed
 package, so no edit to deckgen ever serves what its previous self made. The cache never
@@ -51,6 +54,7 @@ CACHE_DIR = ".cache"  # under the build's out dir
 TOPICS_DIR = "topics"
 FIELDS_DIR = "fields"
 PACKAGES_FILE = "packages.json"
+LOCK_RECORD = "lock.json"
 # Bump when the layout of a cache file changes; older files are then ignored.
 FORMAT = 2
 _DATA_SUFFIXES = {".py", ".css", ".js", ".json", ".yaml"}
@@ -292,6 +296,7 @@ class BuildCache:
     def __init__(self, out_dir: Path):
         self.folder = out_dir / CACHE_DIR
         self.packages = PackageIndex(self.folder / PACKAGES_FILE)
+        self._lock_record = self.folder / LOCK_RECORD
         self._sources: dict[str, str] = {}  # topic key -> its file's source key, this build
         self._writes: dict[Path, dict | None] = {}  # cache file -> new content (None: delete)
         self._kept: set[Path] = set()  # cache files that stay as they are
@@ -406,6 +411,16 @@ class BuildCache:
                 "fields": entries,
             }
 
+    def lock_is_ours(self, lock_path: Path, text: str) -> bool:
+        """Whether `text`, the lock at `lock_path`, is the text this deckgen last wrote
+        (or found) there, so that it is `dump_lock` of what it holds."""
+        return _read_document(self._lock_record) == {"format": FORMAT} | _lock_document(lock_path, text)
+
+    def keep_lock(self, lock_path: Path, text: str) -> None:
+        """The lock this build leaves at `lock_path` is `text`, as `dump_lock` wrote it."""
+        if not self.lock_is_ours(lock_path, text):
+            self._writes[self._lock_record] = _lock_document(lock_path, text)
+
     def commit(self, packages: list[Path]) -> None:
         """Write what this build read, rendered and packaged; forget what it no longer has.
 
@@ -428,6 +443,11 @@ class BuildCache:
                         path.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def _lock_document(lock_path: Path, text: str) -> dict:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return {"code": code_fingerprint(), "lock": str(lock_path.resolve()), "sha256": digest}
 
 
 def _strings(value: object, length: int) -> bool:

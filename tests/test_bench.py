@@ -4,14 +4,17 @@ No timings here: benchmarks are run by hand (bench/run.py), not asserted in test
 """
 
 import gc
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from deckgen.build import build
-from deckgen.errors import DeckError
+from deckgen.errors import DeckError, Problems
+from deckgen.lock import DeckStamp, Lock, NoteStamp, dump_lock, parse_lock, patch_lock
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -104,3 +107,44 @@ def test_bench_busy_mode_runs_a_spinning_process_beside_the_run_and_ends_it(tmp_
     run.measure([sys.executable, "-c", _FINDS_A_SPINNING_SIBLING], busy=True)
     with pytest.raises(SystemExit):  # the finder fails: nothing spins beside it now
         run.measure([sys.executable, "-c", _FINDS_A_SPINNING_SIBLING], busy=False)
+
+
+# -- the shortcuts of a rebuild give what the long way gives ---------------------------
+
+
+def test_patched_lock_is_the_dumped_lock():
+    notes = {f"card-{i}": NoteStamp(f"h{i}", 100 + i, "topic", "basic") for i in range(6)}
+    old = parse_lock(dump_lock(Lock("ns", notes, {}, {})), "deck.lock", Problems())
+    assert old is not None
+    kept = dict(old.notes)
+    kept["card-2"] = replace(kept["card-2"], hash="edited", changed=500)  # changed
+    del kept["card-4"]  # gone from the lock (forgotten)
+    kept["card-3"] = replace(kept["card-3"], removed=True, fields=("Q", "A"), tags=("t",))
+    kept["card-10"] = NoteStamp("new", 600, "other", "cloze", guid="g")  # added (sorts 2nd)
+    kept["a-first"] = NoteStamp("new", 600, "other", "basic")
+    new = replace(old, notes=kept, decks={"": DeckStamp("d", 1, "Deck")})
+    assert patch_lock(dump_lock(old), old, new) == dump_lock(new)
+    assert patch_lock(dump_lock(old), old, replace(new, notes={})) == dump_lock(replace(new, notes={}))
+
+
+def test_rebuilds_with_and_without_the_lock_patch_write_the_same_lock(tmp_path):
+    """With the cache, a rebuild patches the lock it wrote; without, it dumps it all."""
+    runs = {}
+    for name in ("patched", "dumped"):
+        cards = tmp_path / name
+        topic_files = generate(cards, 410)  # three topic files
+        locks = []
+        for step in range(3):
+            if name == "dumped":
+                shutil.rmtree(tmp_path / f"out-{name}" / ".cache", ignore_errors=True)
+            result = build(cards, tmp_path / f"out-{name}", now=1_800_000_000 + step)
+            locks.append((cards / "deck.lock").read_text(encoding="utf-8"))
+            assert result.lock_written == (step < 2)
+            if step == 0:
+                edit_one_card(topic_files[1])
+                text = topic_files[2].read_text(encoding="utf-8")  # its last card removed:
+                topic_files[2].write_text(text[: text.rindex("\n  - id:")] + "\n", encoding="utf-8")
+        runs[name] = locks
+    assert runs["patched"] == runs["dumped"]
+    lock = parse_lock(runs["patched"][-1], "deck.lock", Problems())
+    assert lock is not None and dump_lock(lock) == runs["patched"][-1]
