@@ -22,6 +22,7 @@ from deckgen.adopt_fields import html_opt_ins, media_url, refused_html
 from deckgen.adopt_files import quoted
 from deckgen.anki_package import read_anki_package
 from deckgen.cli import main
+from deckgen.errors import display_path
 from deckgen.load import LOADER_VARIABLE, read_source
 
 from anki_collection import AnkiCollection, review_some, schedule_of
@@ -245,7 +246,8 @@ def test_a_card_with_a_script_is_written_and_named(tmp_path):
     adopted = tmp_path / "adopted"
     result = run("import", package, "--cards", adopted)
     assert result.exit_code == 0, result.output
-    assert f"{adopted / 'verbs.yaml'}:9:1: warning: card 'to-go': `<script>` is not allowed" in result.output
+    shown = display_path(adopted / "verbs.yaml")  # as messages show paths, from where the test runs
+    assert f"{shown}:9:1: warning: card 'to-go': `<script>` is not allowed" in result.output
     assert "deckgen will refuse it: edit the card" in result.output
     assert "<script>alert(1)</script>" in (adopted / "verbs.yaml").read_text(encoding="utf-8")
     lock = yaml.safe_load((adopted / "deck.lock").read_text(encoding="utf-8"))
@@ -338,7 +340,7 @@ def test_a_deck_deckgen_cannot_build_leaves_nothing(tmp_path):
         (tmp_path / "empty").mkdir(exist_ok=True)
         result = run("import", package, "--cards", adopted)
         assert result.exit_code == 1
-        assert f"{adopted}: deckgen cannot build the deck it adopted, because:" in result.output
-        assert f"{adopted / 'deck.yaml'}:16:16: template 'Card 1' names 'Nope'" in result.output
+        assert f"{display_path(adopted)}: deckgen cannot build the deck it adopted, because:" in result.output
+        assert f"{display_path(adopted / 'deck.yaml')}:16:16: template 'Card 1' names 'Nope'" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.apkg", "dog.png", "empty"]
     assert list((tmp_path / "empty").iterdir()) == []
