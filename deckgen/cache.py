@@ -5,7 +5,8 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
 - `BuildCache.topic_reader(read)`: the topic files as validated. A file's cards are
   kept under `source_key` (its bytes, its path, deckgen's code) and taken instead of
   reading the file again while that key is the same. A file with problems is never
-  kept, so its problems are reported on every build. (`topics/<topic>.json`)
+  kept, so its problems are reported on every build. (`topics/<topic>.json`) When
+  there are many files to read, `read_ahead` reads them on every core first.
 - `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
   what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
   file, the field's text, the deck's HTML opt-ins) and on the bytes of the media files
@@ -29,32 +30,33 @@ the build succeeds (`commit`). It is never published, and deleting it is always 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
 import sys
 import time
-import types
-import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from . import __version__
+from .cache_topics import expect_type, topic_from_json, topic_json
 from .cards import Topic
-from .errors import Location, Problems, display_path
+from .errors import Problem, Problems, display_path
 from .load import MAX_FILE_BYTES
 from .output import StagedFiles, sha256_file
-from .render import FieldRenderer, FieldRequest, MediaFiles, RenderedField
+from .render import FieldRenderer, FieldRequest, MediaFiles, RenderedField, usable_cores
 from .validate import TopicReader
+from .workers import worker_pool
 
 CACHE_DIR = ".cache"  # under the build's out dir
 TOPICS_DIR = "topics"
 FIELDS_DIR = "fields"
 PACKAGES_FILE = "packages.json"
 LOCK_RECORD = "lock.json"
+# Below this many bytes of topic files to read, one process reads them sooner than
+# several (starting them, and sending the cards back, costs about 0.1 s).
+READ_AHEAD_BYTES = 1_000_000
 # Bump when the layout of a cache file changes; older files are then ignored.
 FORMAT = 2
 _DATA_SUFFIXES = {".py", ".css", ".js", ".json", ".yaml"}
@@ -105,85 +107,6 @@ def shard_path(folder: Path, topic_key: str) -> Path:
     return folder / f"{quote(topic_key, safe='')}.json"
 
 
-# -- topics as JSON: every field of Card and Topic, by its declared type ------------------
-
-
-def _encode(value: object) -> object:
-    if isinstance(value, Location):
-        return [value.path, value.line, value.column]
-    if isinstance(value, Path):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [_encode(item) for item in value]
-    if isinstance(value, dict):
-        return [[key, _encode(item)] for key, item in value.items()]  # pairs keep the order
-    if isinstance(value, str | int | bool) or value is None:
-        return value
-    raise TypeError(f"the topic cache cannot keep a {type(value).__name__}")
-
-
-@functools.cache
-def _decoder(kind: object) -> Callable[[object], object]:
-    """A function that reads a value of type `kind` from its JSON, made once per type.
-
-    Looking at the type for every value (typing.get_origin, get_type_hints) was most of
-    the time taken to read 20,000 cards back from the cache.
-    """
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):  # X | None
-        (inner,) = [arg for arg in args if arg is not type(None)]
-        decode = _decoder(inner)
-        return (lambda value: None if value is None else decode(value)) if type(None) in args else decode
-    if kind is Location:
-        return _location
-    if kind is Path:
-        return lambda value: Path(_expect(str, value))
-    if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(kind)]
-
-        def instance(value: object) -> object:
-            data = _expect(dict, value)
-            return kind(**{name: decode(data[name]) for name, decode in fields})  # type: ignore[operator]
-
-        return instance
-    if origin is tuple:
-        item = _decoder(args[0])
-        return lambda value: tuple(map(item, _expect(list, value)))
-    if origin is dict:
-        entry = _decoder(args[1])
-        return lambda value: {_expect(str, key): entry(item) for key, item in _expect(list, value)}
-    if kind is str:  # most values: checked here rather than in a call of _expect
-        return lambda value: value if type(value) is str else _expect(str, value)
-    if kind in (int, bool):
-        return functools.partial(_expect, kind)
-    raise TypeError(f"the topic cache cannot read a {kind!r}")
-
-
-def _location(value: object) -> Location:
-    path, line, column = value  # type: ignore[misc]
-    return Location(_expect(str, path), _expect(int, line), _expect(int, column))
-
-
-def _expect(kind, value):
-    if not isinstance(value, kind):
-        raise TypeError(f"expected {kind.__name__}, found {type(value).__name__}")
-    return value
-
-
-def topic_json(topic: Topic) -> object:
-    return _encode(topic)
-
-
-def topic_from_json(document: object) -> Topic | None:
-    try:
-        return _decoder(Topic)(document)  # type: ignore[return-value]
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 # -- rendered fields ------------------------------------------------------------------
 
 
@@ -196,7 +119,7 @@ class CachedField:
 def _fields_from_json(document: dict) -> dict[str, CachedField]:
     try:
         return {
-            key: CachedField(_expect(str, html), tuple(tuple(map(str, image)) for image in images))
+            key: CachedField(expect_type(str, html), tuple(tuple(map(str, image)) for image in images))
             for key, (html, images) in document["fields"].items()
         }
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -303,6 +226,41 @@ class BuildCache:
         self.topics_read: list[str] = []  # topic files read and validated, not taken from here
         self.fields_rendered: list[str] = []  # texts of the fields rendered, not taken from here
         self.read_seconds = 0.0  # time spent reading topics, from the cache or their files
+        self._looked_up: dict[str, tuple[str, dict]] = {}  # topic key -> (source key, its shard)
+        self._ahead: dict[str, tuple[str, ReadAlone]] = {}  # topic key -> (source key, read)
+
+    def read_ahead(self, topics: list[tuple[str, Path]], read: TopicReader) -> list[str]:
+        """Read the topic files (key, path) that the cache does not hold, on every core,
+        before read_deck asks for them one by one; `topic_reader` then hands them over.
+        Returns the keys of the topics read ahead."""
+        stale, size = [], 0
+        for key, path in topics:
+            looked_up = self._look_up(key, path)
+            if looked_up is not None and looked_up[1].get("source") != looked_up[0]:
+                stale.append((key, path))
+                size += path.stat().st_size
+        workers = min(usable_cores(), len(stale))
+        if workers < 2 or size < READ_AHEAD_BYTES:
+            return []
+        keys, paths = zip(*stale, strict=True)
+        with worker_pool(workers) as pool:
+            results = pool.map(_read_alone, [read] * len(keys), keys, paths)
+            for key, result in zip(keys, results, strict=True):
+                self._ahead[key] = (self._looked_up[key][0], result)
+        return list(keys)
+
+    def _look_up(self, key: str, path: Path) -> tuple[str, dict] | None:
+        """A topic file's source key and its cache file's document (None: not keepable)."""
+        if key not in self._looked_up:
+            try:
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    raise OSError("too large to keep")
+                data = path.read_bytes()
+            except (OSError, ValueError):
+                return None  # the reader reports it
+            source = source_key(path, display_path(path), data)
+            self._looked_up[key] = (source, _read_document(shard_path(self.folder / TOPICS_DIR, key)))
+        return self._looked_up[key]
 
     def topic_reader(self, read: TopicReader) -> TopicReader:
         """`read`, but taking a topic from the cache while its file has the same bytes."""
@@ -315,26 +273,31 @@ class BuildCache:
                 self.read_seconds += time.perf_counter() - start
 
         def read_cached(key: str, path: Path, problems: Problems) -> Topic | None:
-            display = display_path(path)
-            try:
-                if path.stat().st_size > MAX_FILE_BYTES:
-                    raise OSError("too large to keep")
-                data = path.read_bytes()
-            except (OSError, ValueError):
+            looked_up = self._look_up(key, path)
+            self._looked_up.pop(key, None)  # (read ahead or not, the file is read once per build)
+            if looked_up is None:
                 return self._read(read, key, path, problems)  # the reader reports it
-            source = self._sources[key] = source_key(path, display, data)
+            source, document = looked_up
+            self._sources[key] = source
             shard = shard_path(self.folder / TOPICS_DIR, key)
-            document = _read_document(shard)
             if document.get("source") == source:
                 topic = topic_from_json(document.get("topic"))
                 if topic is not None and topic.key == key:
                     self._kept.add(shard)
                     return topic
             before = len(problems.items)
-            topic = self._read(read, key, path, problems)
+            ahead = self._ahead.pop(key, None)
+            if ahead is not None and ahead[0] == source:  # read on another core, from these bytes
+                self.topics_read.append(key)
+                topic, found, encoded = ahead[1]
+                problems.items.extend(found)
+            else:
+                topic, encoded = self._read(read, key, path, problems), None
             # A file with problems is read again next time, so that they are reported again.
             clean = topic is not None and len(problems.items) == before
-            self._writes[shard] = {"source": source, "topic": topic_json(topic)} if clean else None
+            if clean:
+                encoded = encoded or topic_json(topic)  # type: ignore[arg-type]
+            self._writes[shard] = {"source": source, "topic": encoded} if clean else None
             return topic
 
         return read_topic
@@ -443,6 +406,18 @@ class BuildCache:
                         path.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+# A topic read in a worker: the topic, the problems found, and its cache JSON if clean.
+ReadAlone = tuple["Topic | None", list[Problem], object]
+
+
+def _read_alone(read: TopicReader, key: str, path: Path) -> ReadAlone:
+    """In a worker process (`read_ahead`): one topic file read and validated."""
+    problems = Problems()
+    topic = read(key, path, problems)
+    clean = topic is not None and not problems.items
+    return topic, problems.items, topic_json(topic) if clean else None  # type: ignore[arg-type]
 
 
 def _lock_document(lock_path: Path, text: str) -> dict:

@@ -84,6 +84,18 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _topic_files(cards_dir: Path) -> list[tuple[str, Path]]:
+    """The topic files (key, path) that read_deck reads, in its order: asked of read_deck
+    itself (reading only the deck config), so that the two never disagree."""
+    found: list[tuple[str, Path]] = []
+
+    def note(key: str, path: Path, _problems: Problems) -> None:
+        found.append((key, path))
+
+    read_deck(cards_dir, Problems(), note)
+    return found
+
+
 @fewer_collections()
 def compile_deck(
     cards_dir: Path, cache: BuildCache | None = None, progress: Progress | None = None
@@ -94,6 +106,8 @@ def compile_deck(
     reports every problem (a missing image as well as a typo in another file).
     """
     problems = Problems()
+    if cache:
+        cache.read_ahead(_topic_files(cards_dir), read_topic_file)
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file
     deck = read_deck(cards_dir, problems, read)
     render = partial(render_fields, cards_dir, progress=partial(progress, "render") if progress else None)

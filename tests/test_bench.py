@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from deckgen import cache as cache_module
 from deckgen.build import build
+from deckgen.cache import BuildCache
 from deckgen.errors import DeckError, Problems
 from deckgen.lock import DeckStamp, Lock, NoteStamp, dump_lock, parse_lock, patch_lock
+from deckgen.validate import read_topic_file
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -148,3 +151,28 @@ def test_rebuilds_with_and_without_the_lock_patch_write_the_same_lock(tmp_path):
     assert runs["patched"] == runs["dumped"]
     lock = parse_lock(runs["patched"][-1], "deck.lock", Problems())
     assert lock is not None and dump_lock(lock) == runs["patched"][-1]
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_topics_read_ahead_on_every_core_build_what_one_process_builds(tmp_path, monkeypatch, broken):
+    topic_files = generate(tmp_path / "cards", 410)  # three topic files
+    if broken:  # a card with a problem: reported alike, and its topic never kept
+        text = topic_files[1].read_text(encoding="utf-8")
+        topic_files[1].write_text(text.replace("    front: '", "    frnt: '", 1), encoding="utf-8")
+    outcomes = {}
+    for name, threshold in (("one process", 10**12), ("read ahead", 0)):
+        monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", threshold)
+        out = tmp_path / name
+        try:
+            result = build(tmp_path / "cards", out, now=1_800_000_000)
+            outcomes[name] = (result.work.topics_read, {p.name: p.read_bytes() for p in out.glob("*.apkg")})
+        except DeckError as error:
+            outcomes[name] = [(p.location, p.message) for p in error.problems]
+    assert outcomes["read ahead"] == outcomes["one process"]
+    assert ("frnt" in repr(outcomes["read ahead"])) == broken
+
+    cache = BuildCache(tmp_path / "fresh")
+    topics = [(path.stem, path) for path in topic_files]
+    assert cache.read_ahead(topics, read_topic_file) == [path.stem for path in topic_files]
+    monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", 10**12)
+    assert BuildCache(tmp_path / "fresh").read_ahead(topics, read_topic_file) == []
