@@ -233,6 +233,13 @@ class BuildCache:
         """Read the topic files (key, path) that the cache does not hold, on every core,
         before read_deck asks for them one by one; `topic_reader` then hands them over.
         Returns the keys of the topics read ahead."""
+        start = time.perf_counter()
+        try:
+            return self._read_ahead(topics, read)
+        finally:
+            self.read_seconds += time.perf_counter() - start
+
+    def _read_ahead(self, topics: list[tuple[str, Path]], read: TopicReader) -> list[str]:
         stale, size = [], 0
         for key, path in topics:
             looked_up = self._look_up(key, path)
@@ -323,8 +330,9 @@ class BuildCache:
                     keys[start:end] = kept
                     reused.add(topic)
                 else:
+                    resolved = functools.lru_cache(maxsize=None)(Path.resolve)  # a few bases, many fields
                     keys[start:end] = [
-                        field_key(media.cards_dir, r.base.resolve(), r.text, r.allow, r.html)
+                        field_key(media.cards_dir, resolved(r.base), r.text, r.allow, r.html)
                         for r in requests[start:end]
                     ]
                 entries = _fields_from_json(document)
