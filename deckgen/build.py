@@ -122,9 +122,15 @@ class CheckResult:
     warnings: list[Problem]
 
 
-def check(cards_dir: Path, *, locked: bool = False) -> CheckResult:
-    """Everything `build` checks, writing nothing. Raises DeckError."""
-    checked = _check_identity(compile_deck(cards_dir), locked=locked, now=None, out_dir=None)
+def check(cards_dir: Path, *, locked: bool = False, out_dir: Path | None = None) -> CheckResult:
+    """Everything `build` checks, writing nothing. Raises DeckError.
+
+    With `out_dir`, what builds there keep in their cache (cache.py) is used, not changed.
+    """
+    cache = BuildCache(out_dir) if out_dir is not None else None
+    ours = cache.lock_is_ours if cache else None
+    compiled = compile_deck(cards_dir, cache)
+    checked = _check_identity(compiled, locked=locked, now=None, out_dir=None, lock_is_ours=ours)
     identified = checked.identified
     return CheckResult(identified.compiled, identified.stamping, checked.lock_merged, checked.warnings)
 

@@ -392,12 +392,14 @@ class BuildCache:
         if not self.lock_is_ours(lock_path, text):
             self._writes[self._lock_record] = _lock_document(lock_path, text)
 
-    def commit(self, packages: list[Path]) -> None:
+    def commit(self, packages: list[Path] | None) -> None:
         """Write what this build read, rendered and packaged; forget what it no longer has.
+        `packages` None: a command that only compiled (`deckgen preview`), which leaves
+        the packages' index as it is. The caller holds the out dir (output.writing_to).
 
         The cache only saves time: a read-only or full disk must not fail the build.
         """
-        index = self.packages.document(packages)
+        index = self.packages.document(packages) if packages is not None else None
         if index is not None:
             self._writes[self.packages.path] = index
         try:

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from deckgen import cache as cache_module
-from deckgen.build import build
+from deckgen import compile as compile_module
+from deckgen.build import build, check
 from deckgen.cache import BuildCache
+from deckgen.compile import compile_deck
 from deckgen.errors import DeckError, Problems
 from deckgen.lock import DeckStamp, Lock, NoteStamp, dump_lock, parse_lock, patch_lock
+from deckgen.render import render_fields
 from deckgen.validate import read_topic_file
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -176,3 +179,39 @@ def test_topics_read_ahead_on_every_core_build_what_one_process_builds(tmp_path,
     assert cache.read_ahead(topics, read_topic_file) == [path.stem for path in topic_files]
     monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", 10**12)
     assert BuildCache(tmp_path / "fresh").read_ahead(topics, read_topic_file) == []
+
+
+def test_check_uses_the_build_cache_and_changes_nothing(tmp_path, monkeypatch):
+    cards, out = tmp_path / "cards", tmp_path / "out"
+    topic_files = generate(cards, 50)
+    build(cards, out, now=1_800_000_000)
+    edit_one_card(topic_files[0])
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    rendered: list[str] = []
+
+    def counting(cards_dir, requests, progress=None):
+        rendered.extend(request.text for request in requests)
+        return render_fields(cards_dir, requests, progress)
+
+    monkeypatch.setattr(compile_module, "render_fields", counting)
+    cached = check(cards, out_dir=out)
+    assert rendered == [cached.compiled.cards[0].card.fields["front"]]  # the edited field only
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    rendered.clear()
+    uncached = check(cards)
+    assert len(rendered) > 50
+    assert cached.stamping == uncached.stamping and cached.compiled.cards == uncached.compiled.cards
+
+
+def test_a_command_that_only_compiles_keeps_the_packages_index(tmp_path):
+    """`deckgen preview` may keep what it read and rendered without losing the packages."""
+    cards, out = tmp_path / "cards", tmp_path / "out"
+    topic_files = generate(cards, 50)
+    build(cards, out, now=1_800_000_000)
+    edit_one_card(topic_files[0])
+    cache = BuildCache(out)
+    compile_deck(cards, cache)
+    cache.commit(None)
+    again = build(cards, out, now=1_800_000_000)
+    assert again.work.fields_rendered == () and again.work.topics_read == ()
+    assert again.work.packages_written == ("bench-deck.apkg", "bench-deck-topic-0000.apkg")
