@@ -226,7 +226,7 @@ class BuildCache:
         self.topics_read: list[str] = []  # topic files read and validated, not taken from here
         self.fields_rendered: list[str] = []  # texts of the fields rendered, not taken from here
         self.read_seconds = 0.0  # time spent reading topics, from the cache or their files
-        self._looked_up: dict[str, tuple[str, dict]] = {}  # topic key -> (source key, its shard)
+        self._looked_up: dict[str, str] = {}  # topic key -> its file's source key
         self._ahead: dict[str, tuple[str, ReadAlone]] = {}  # topic key -> (source key, read)
 
     def read_ahead(self, topics: list[tuple[str, Path]], read: TopicReader) -> list[str]:
@@ -242,8 +242,8 @@ class BuildCache:
     def _read_ahead(self, topics: list[tuple[str, Path]], read: TopicReader) -> list[str]:
         stale, size = [], 0
         for key, path in topics:
-            looked_up = self._look_up(key, path)
-            if looked_up is not None and looked_up[1].get("source") != looked_up[0]:
+            source = self._look_up(key, path)
+            if source is not None and _kept_source(shard_path(self.folder / TOPICS_DIR, key)) != source:
                 stale.append((key, path))
                 size += path.stat().st_size
         workers = min(usable_cores(), len(stale))
@@ -253,11 +253,11 @@ class BuildCache:
         with worker_pool(workers) as pool:
             results = pool.map(_read_alone, [read] * len(keys), keys, paths)
             for key, result in zip(keys, results, strict=True):
-                self._ahead[key] = (self._looked_up[key][0], result)
+                self._ahead[key] = (self._looked_up[key], result)
         return list(keys)
 
-    def _look_up(self, key: str, path: Path) -> tuple[str, dict] | None:
-        """A topic file's source key and its cache file's document (None: not keepable)."""
+    def _look_up(self, key: str, path: Path) -> str | None:
+        """A topic file's source key (None: not to be kept), read once per build."""
         if key not in self._looked_up:
             try:
                 if path.stat().st_size > MAX_FILE_BYTES:
@@ -265,8 +265,7 @@ class BuildCache:
                 data = path.read_bytes()
             except (OSError, ValueError):
                 return None  # the reader reports it
-            source = source_key(path, display_path(path), data)
-            self._looked_up[key] = (source, _read_document(shard_path(self.folder / TOPICS_DIR, key)))
+            self._looked_up[key] = source_key(path, display_path(path), data)
         return self._looked_up[key]
 
     def topic_reader(self, read: TopicReader) -> TopicReader:
@@ -280,13 +279,12 @@ class BuildCache:
                 self.read_seconds += time.perf_counter() - start
 
         def read_cached(key: str, path: Path, problems: Problems) -> Topic | None:
-            looked_up = self._look_up(key, path)
-            self._looked_up.pop(key, None)  # (read ahead or not, the file is read once per build)
-            if looked_up is None:
+            source = self._look_up(key, path)
+            if source is None:
                 return self._read(read, key, path, problems)  # the reader reports it
-            source, document = looked_up
             self._sources[key] = source
             shard = shard_path(self.folder / TOPICS_DIR, key)
+            document = _read_document(shard)  # (one at a time: all of them at once take much memory)
             if document.get("source") == source:
                 topic = topic_from_json(document.get("topic"))
                 if topic is not None and topic.key == key:
@@ -416,6 +414,21 @@ class BuildCache:
                         path.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def _kept_source(shard: Path) -> str | None:
+    """The source key a topic's cache file was kept under, from its first bytes only (the
+    keys are sorted: "format", then "source"); the whole file is checked when it is read."""
+    try:
+        with shard.open("rb") as file:
+            head = file.read(256)
+    except OSError:
+        return None
+    prefix = f'{{"format":{FORMAT},"source":"'.encode()
+    body = head.partition(b"\n")[2]
+    if not body.startswith(prefix):
+        return None
+    return body[len(prefix) : len(prefix) + 64].decode("ascii", "replace")
 
 
 # A topic read in a worker: the topic, the problems found, and its cache JSON if clean.

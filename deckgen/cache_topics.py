@@ -74,7 +74,9 @@ def _decoder(kind: object) -> Callable[[object], object]:
 
 def _location(value: object) -> Location:
     path, line, column = value  # type: ignore[misc]
-    return Location(expect_type(str, path), expect_type(int, line), expect_type(int, column))
+    if type(path) is not str or type(line) is not int or type(column) is not int:  # (the usual case, fast)
+        return Location(expect_type(str, path), expect_type(int, line), expect_type(int, column))
+    return Location(path, line, column)
 
 
 def expect_type(kind, value):

@@ -261,9 +261,10 @@ def _is_plain(card: Card, key: str) -> bool:
 
 def field_requests(deck: Deck) -> list[FieldRequest]:
     """Every Markdown field of every card, in deck order (topic by topic, card by card)."""
+    allow = deck.config.html_allow
     return [
-        FieldRequest(topic.key, topic.path.parent, text, deck.config.html_allow, card.html)
-        for topic in deck.topics
+        FieldRequest(topic.key, base, text, allow, card.html)
+        for topic, base in ((topic, topic.path.parent) for topic in deck.topics)  # (once per topic)
         for card in topic.cards
         for key, text in card.fields.items()
         if not _is_plain(card, key)

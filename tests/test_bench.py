@@ -215,3 +215,14 @@ def test_a_command_that_only_compiles_keeps_the_packages_index(tmp_path):
     again = build(cards, out, now=1_800_000_000)
     assert again.work.fields_rendered == () and again.work.topics_read == ()
     assert again.work.packages_written == ("bench-deck.apkg", "bench-deck-topic-0000.apkg")
+
+
+def test_only_topics_the_cache_does_not_hold_are_read_ahead(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", 0)
+    topic_files = generate(tmp_path / "cards", 610)  # four topic files
+    build(tmp_path / "cards", tmp_path / "out", now=1_800_000_000)
+    topics = [(path.stem, path) for path in topic_files]
+    assert BuildCache(tmp_path / "out").read_ahead(topics, read_topic_file) == []
+    edit_one_card(topic_files[0])
+    edit_one_card(topic_files[2])
+    assert BuildCache(tmp_path / "out").read_ahead(topics, read_topic_file) == ["topic-0000", "topic-0002"]
