@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +185,37 @@ def _build_alone(
     cards_dir: Path, out_dir: Path, *, locked: bool, now: int | None, progress: Progress | None
 ) -> BuildResult:
     """`build`, holding the folders' locks."""
+    with _package_workers() as pool:
+        return _build_with(cards_dir, out_dir, locked=locked, now=now, progress=progress, pool=pool)
+
+
+@contextmanager
+def _package_workers() -> Iterator[ProcessPoolExecutor | None]:
+    """The processes that write topic packages beside this one, started (forked) now.
+
+    Forked when the packages are written, from a process that then holds every card, a
+    worker came to own a copy of much of its memory (new objects fill the holes of pages
+    it shares): at 100,000 cards the processes peaked at 1.1 GB together, the command
+    alone at 0.6 GB. Forked at the start, a worker holds little more than its jobs.
+    """
+    workers = usable_cores() - 1
+    if workers < 1:
+        yield None
+        return
+    with worker_pool(workers) as pool:  # on an error, its workers are ended and their work dropped
+        pool.submit(int)  # (a pool forks its workers on its first task)
+        yield pool
+
+
+def _build_with(
+    cards_dir: Path,
+    out_dir: Path,
+    *,
+    locked: bool,
+    now: int | None,
+    progress: Progress | None,
+    pool: ProcessPoolExecutor | None,
+) -> BuildResult:
     clock = _Clock()
     cache = BuildCache(out_dir)
     compiled = compile_deck(cards_dir, cache, progress)
@@ -222,7 +253,7 @@ def _build_alone(
             else:
                 files[job.name] = staged.stage(final)
                 pending.append((files[job.name], job, key))
-        _write_packages(pending, len(jobs) - len(pending), len(jobs), progress)
+        _write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool)
         for temporary, job, key in pending:
             cache.packages.wrote(out_dir / job.name, key, temporary)
         clock.lap("package")
@@ -275,10 +306,14 @@ class _Clock:
 
 
 def _write_packages(
-    pending: list[tuple[Path, PackageJob, str]], done: int, total: int, progress: Progress | None
+    pending: list[tuple[Path, PackageJob, str]],
+    done: int,
+    total: int,
+    progress: Progress | None,
+    pool: ProcessPoolExecutor | None,
 ) -> None:
-    """Write each (temporary, job): the first here, the others meanwhile on the other
-    cores when there are many."""
+    """Write each (temporary, job): the first here, the others meanwhile in `pool` (on
+    the other cores) when there are many."""
 
     def wrote_one() -> None:
         nonlocal done
@@ -287,16 +322,14 @@ def _write_packages(
             progress("package", done, total)
 
     rest = pending[1:]
-    workers = min(usable_cores() - 1, len(rest))
-    if workers < 1 or sum(job.notes for _path, job, _key in rest) < PARALLEL_NOTES:
+    if pool is None or not rest or sum(job.notes for _path, job, _key in rest) < PARALLEL_NOTES:
         for temporary, job, _key in pending:
             write_package(temporary, job)
             wrote_one()
         return
-    with worker_pool(workers) as pool:  # on an error, its workers are ended and their work dropped
-        futures = [pool.submit(write_package, temporary, job) for temporary, job, _key in rest]
-        write_package(pending[0][0], pending[0][1])
+    futures = [pool.submit(write_package, temporary, job) for temporary, job, _key in rest]
+    write_package(pending[0][0], pending[0][1])
+    wrote_one()
+    for future in as_completed(futures):
+        future.result()
         wrote_one()
-        for future in as_completed(futures):
-            future.result()
-            wrote_one()
