@@ -13,35 +13,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import CACHE_DIR, BuildCache
 from .compile import CompiledDeck, Progress, compile_deck, fewer_collections
-from .errors import DeckError, Location, Problem, Problems, display_path
+from .errors import DeckError, Problem, Problems, display_path
 from .identity import Identified, Stamping, build_time, identify, identity_problems
 from .lock import LOCK_FILE, dump_lock, locked_problems, patch_lock, read_lock_merging
 from .output import StagedFiles, Waiting, exclusive, remove_temporaries, writing_to
-from .package import PackageJob, package_key, plan_packages, write_package
+from .package import PackageJob, package_key, plan_packages
+from .package_writing import package_workers, write_packages
 from .preview import PREVIEW_DIR
-from .render import usable_cores
-from .report import (
-    MANIFEST_FILE,
-    SUMS_FILE,
-    PackageSummary,
-    TopicSummary,
-    previous_build,
-    report_texts,
-    summaries,
-)
+from .report import PackageSummary, TopicSummary, report_texts, stale_packages, summaries
 from .retire import last_published, retire
-from .workers import worker_pool
-
-# Below this many notes in the packages after the first, a second process costs more
-# than it saves (a one-card rebuild writes the whole deck and one topic).
-PARALLEL_NOTES = 5000
 
 
 @dataclass(frozen=True)
@@ -185,26 +172,8 @@ def _build_alone(
     cards_dir: Path, out_dir: Path, *, locked: bool, now: int | None, progress: Progress | None
 ) -> BuildResult:
     """`build`, holding the folders' locks."""
-    with _package_workers() as pool:
+    with package_workers() as pool:
         return _build_with(cards_dir, out_dir, locked=locked, now=now, progress=progress, pool=pool)
-
-
-@contextmanager
-def _package_workers() -> Iterator[ProcessPoolExecutor | None]:
-    """The processes that write topic packages beside this one, started (forked) now.
-
-    Forked when the packages are written, from a process that then holds every card, a
-    worker came to own a copy of much of its memory (new objects fill the holes of pages
-    it shares): at 100,000 cards the processes peaked at 1.1 GB together, the command
-    alone at 0.6 GB. Forked at the start, a worker holds little more than its jobs.
-    """
-    workers = usable_cores() - 1
-    if workers < 1:
-        yield None
-        return
-    with worker_pool(workers) as pool:  # on an error, its workers are ended and their work dropped
-        pool.submit(int)  # (a pool forks its workers on its first task)
-        yield pool
 
 
 def _build_with(
@@ -227,20 +196,7 @@ def _build_with(
     packages, topics = summaries(compiled, jobs, out_dir)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    namespace = compiled.deck.config.namespace
-    previous = previous_build(out_dir)
-    stale = previous[1] - {job.name for job in jobs} if previous and previous[0] == namespace else set()
-    warnings = list(checked.warnings)
-    if previous and previous[0] != namespace:
-        warnings.append(
-            Problem(
-                Location(display_path(out_dir)),
-                f"this folder holds another deck's build (namespace {previous[0]!r}): its packages "
-                f"are kept, but its {SUMS_FILE} and {MANIFEST_FILE} are replaced; "
-                "give each deck its own --out",
-                "warning",
-            )
-        )
+    stale, warnings = stale_packages(out_dir, compiled.deck.config.namespace, jobs, checked.warnings)
     with StagedFiles() as staged:
         files: dict[str, Path] = {}  # package name -> its bytes (staged, or kept as it is)
         pending: list[tuple[Path, PackageJob, str]] = []
@@ -253,7 +209,7 @@ def _build_with(
             else:
                 files[job.name] = staged.stage(final)
                 pending.append((files[job.name], job, key))
-        _write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool)
+        write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool)
         for temporary, job, key in pending:
             cache.packages.wrote(out_dir / job.name, key, temporary)
         clock.lap("package")
@@ -303,33 +259,3 @@ class _Clock:
         self.phases.update(parts)
         self.phases[phase] = self.phases.get(phase, 0.0) + now - self._last - sum(parts.values())
         self._last = now
-
-
-def _write_packages(
-    pending: list[tuple[Path, PackageJob, str]],
-    done: int,
-    total: int,
-    progress: Progress | None,
-    pool: ProcessPoolExecutor | None,
-) -> None:
-    """Write each (temporary, job): the first here, the others meanwhile in `pool` (on
-    the other cores) when there are many."""
-
-    def wrote_one() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress("package", done, total)
-
-    rest = pending[1:]
-    if pool is None or not rest or sum(job.notes for _path, job, _key in rest) < PARALLEL_NOTES:
-        for temporary, job, _key in pending:
-            write_package(temporary, job)
-            wrote_one()
-        return
-    futures = [pool.submit(write_package, temporary, job) for temporary, job, _key in rest]
-    write_package(pending[0][0], pending[0][1])
-    wrote_one()
-    for future in as_completed(futures):
-        future.result()
-        wrote_one()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .compile import CompiledDeck
+from .errors import Location, Problem, display_path
 from .identity import Identified
 from .output import sha256_file
 from .package import PackageJob
@@ -152,3 +153,23 @@ def previous_build(out_dir: Path) -> tuple[str, set[str]] | None:
         return None
     safe = {n for n in names if isinstance(n, str) and Path(n).name == n and n.endswith(".apkg")}
     return (namespace, safe) if isinstance(namespace, str) else None
+
+
+def stale_packages(
+    out_dir: Path, namespace: str, jobs: list[PackageJob], warnings: list[Problem]
+) -> tuple[set[str], list[Problem]]:
+    """The packages of this deck's previous build in `out_dir` that this one no longer
+    writes (to remove), and the warnings, with one more if the folder holds another
+    deck's build (its packages are kept, but its checksums and manifest replaced)."""
+    previous = previous_build(out_dir)
+    if previous is None:
+        return set(), list(warnings)
+    if previous[0] == namespace:
+        return previous[1] - {job.name for job in jobs}, list(warnings)
+    other = Problem(
+        Location(display_path(out_dir)),
+        f"this folder holds another deck's build (namespace {previous[0]!r}): its packages "
+        f"are kept, but its {SUMS_FILE} and {MANIFEST_FILE} are replaced; give each deck its own --out",
+        "warning",
+    )
+    return set(), [*warnings, other]

@@ -10,8 +10,8 @@ import markdown
 import pytest
 from click.testing import CliRunner
 
-from deckgen import build as build_module
 from deckgen import cache as cache_module
+from deckgen import package_writing
 from deckgen import render as render_module
 from deckgen.build import build
 from deckgen.cache import BuildCache, code_fingerprint
@@ -173,11 +173,11 @@ def test_removed_topic_leaves_the_cache(real_cards, tmp_path):
 def test_rendering_and_packaging_on_every_core_give_the_same_bytes(
     real_cards, tmp_path, uncached, monkeypatch
 ):
-    monkeypatch.setattr(build_module, "PARALLEL_NOTES", 1)
+    monkeypatch.setattr(package_writing, "PARALLEL_NOTES", 1)
     monkeypatch.setattr(render_module, "PARALLEL_FIELDS", 10)
     monkeypatch.setattr(render_module, "_CHUNK_FIELDS", 7)
     monkeypatch.setattr(render_module, "usable_cores", lambda: 2)
-    monkeypatch.setattr(build_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(package_writing, "usable_cores", lambda: 2)
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     assert published(out) == uncached

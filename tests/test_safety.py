@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deckgen import build as build_module
 from deckgen import package as package_module
+from deckgen import package_writing
 from deckgen.build import build
 from deckgen.cli import main
 from deckgen.errors import DeckError, Problems
@@ -72,7 +72,7 @@ def test_failure_while_writing_packages_changes_no_file(built, monkeypatch):
             raise OSError(28, "No space left on device")
         real_write(path, job)
 
-    monkeypatch.setattr(build_module, "write_package", failing_write)
+    monkeypatch.setattr(package_writing, "write_package", failing_write)
     with pytest.raises(OSError):
         build(cards, out, now=1_700_000_100)
     assert len(calls) == 2
@@ -88,8 +88,8 @@ def test_killed_build_leaves_no_half_written_package(built):
         f"""
         import time
         from pathlib import Path
-        from deckgen import build as b
-        real = b.write_package
+        from deckgen import build as b, package_writing as w
+        real = w.write_package
         count = []
         def slow(path, job):
             count.append(path)
@@ -98,7 +98,7 @@ def test_killed_build_leaves_no_half_written_package(built):
                 print("writing", flush=True)
                 time.sleep(60)
             real(path, job)
-        b.write_package = slow
+        w.write_package = slow
         b.build(Path({str(cards)!r}), Path({str(out)!r}), now=1_700_000_100)
         """
     )
