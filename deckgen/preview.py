@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from .cache import BuildCache
 from .compile import CompiledDeck, compile_deck
 from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
@@ -267,6 +268,7 @@ class PreviewResult:
     notes: int
     cards: int
     warnings: list[Problem]
+    fields_rendered: int = 0  # fields rendered rather than taken from the build cache
 
 
 def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None) -> PreviewResult:
@@ -275,10 +277,12 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
     Raises DeckError on bad input, before anything is written. Waits for another
     command writing to `out_dir` (a build) to finish, and tells `waiting` so.
     """
-    compiled = compile_deck(cards_dir)
+    cache = BuildCache(out_dir)  # the build's: a preview after a build renders nothing again
+    compiled = compile_deck(cards_dir, cache)
     page = preview_page(compiled)
     folder = out_dir / PREVIEW_DIR
     with writing_to(out_dir, waiting):
+        cache.commit(None)
         remove_temporaries(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with StagedFiles() as staged:
@@ -293,4 +297,7 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
         for path in folder.iterdir():
             if path.is_file() and _MEDIA_NAME_RE.search(path.name) and path.name not in keep:
                 path.unlink()
-    return PreviewResult(folder / PAGE_FILE, len(compiled.cards), len(page.cards), compiled.warnings)
+    rendered = len(cache.fields_rendered)
+    return PreviewResult(
+        folder / PAGE_FILE, len(compiled.cards), len(page.cards), compiled.warnings, rendered
+    )

@@ -8,6 +8,7 @@ side with `render_template`. The rules follow Anki's own renderer (rslib
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class _Section:
 _Node = str | tuple[str] | _Section  # text, {{replacement}}, or a section
 
 
+@functools.lru_cache(maxsize=256)  # a deck has a few templates, parsed for every note
 def _parse(template: str) -> tuple[_Node, ...]:
     stack: list[tuple[str | None, bool, list[_Node]]] = [(None, False, [])]
     pos = 0

@@ -243,3 +243,14 @@ def test_cli_preview_on_bad_cards_reports_and_writes_nothing(tmp_path):
     assert result.exit_code == 1
     assert "bad.yaml:3:" in result.output
     assert not (tmp_path / "out" / "preview" / "index.html").exists()
+
+
+def test_preview_takes_what_the_build_rendered_from_its_cache(real_cards, tmp_path):
+    out = tmp_path / "out"
+    build(real_cards, out, now=1_800_000_000)
+    assert write_preview(real_cards, out).fields_rendered == 0
+    topic = real_cards / "ecr.yaml"
+    topic.write_text(topic.read_text(encoding="utf-8").replace("    front: ", "    front: Edited ", 1))
+    assert write_preview(real_cards, out).fields_rendered == 1
+    assert write_preview(real_cards, out).fields_rendered == 0  # kept for the next command
+    assert build(real_cards, out, now=1_800_000_060).work.fields_rendered == ()

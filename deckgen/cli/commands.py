@@ -100,18 +100,19 @@ def _print_identity_notices(stamping, lock_merged: bool, lock_path: Path) -> Non
 
 
 @main.command()
-@deck_options(with_out=False)
+@deck_options()
 @debug_option
 @click.option("--locked", is_flag=True, help="Also fail if the lock does not match the cards.")
 @click.option("--strict", is_flag=True, help="Treat quality warnings as errors (exit 1).")
-def check(cards_dir: Path, locked: bool, strict: bool) -> None:
+def check(cards_dir: Path, out_dir: Path, locked: bool, strict: bool) -> None:
     """Check the cards without writing anything.
 
     Reports every error as path:line:col: message, then quality warnings:
     near-duplicate questions, long answers, a cloze hiding most of its text,
-    scripts or event handlers in fields.
+    media over 10 MB. Reads (never writes) the build cache under --out, so a
+    check after a build renders only what changed.
     """
-    result = run_check(cards_dir, locked=locked)
+    result = run_check(cards_dir, locked=locked, out_dir=out_dir)
     compiled = result.compiled
     warnings = result.warnings + quality_warnings(compiled)
     print_problems(warnings)
