@@ -29,7 +29,7 @@ import pytest
 from deckgen.output import file_trouble, final_path, signals_held, writing_to
 from deckgen.quality import LARGE_MEDIA_BYTES
 
-from conftest import write_deck
+from conftest import honouring_permissions, write_deck
 
 DECKGEN = Path(sys.executable).with_name("deckgen")
 SH_DECKGEN = shlex.quote(str(DECKGEN))  # in the sh scripts of mount namespaces
@@ -312,18 +312,8 @@ def test_a_disk_that_fills_while_zipping_names_the_package(tmp_path):
     assert result.stdout == "exit=1\n"
 
 
-def _honouring_permissions() -> list[str]:
-    """A command prefix under which permissions stop root too (as in test_load.py)."""
-    if os.geteuid() != 0:
-        return []
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"]).returncode != 0:
-        pytest.skip("running as root, where chmod stops nothing, and setpriv cannot drop the override")
-    return prefix
-
-
 def test_an_out_folder_without_write_permission_is_named(tmp_path):
-    prefix = _honouring_permissions()
+    prefix = honouring_permissions()
     write_deck(tmp_path / "cards", ONE_TOPIC)
     (tmp_path / "build").mkdir()
     (tmp_path / "build").chmod(0o555)
@@ -385,7 +375,7 @@ def test_media_that_cannot_be_read_is_an_error_at_the_field(tmp_path):
 
 
 def test_an_unreadable_image_is_an_error_at_the_field(tmp_path):
-    prefix = _honouring_permissions()
+    prefix = honouring_permissions()
     cards = _image_deck(tmp_path, ["secret.png"])
     (cards / "secret.png").write_bytes(b"\x89PNG")
     (cards / "secret.png").chmod(0)

@@ -16,24 +16,20 @@ from deckgen.cli import main
 from deckgen.errors import DeckError
 
 from anki_collection import AnkiCollection, review_some, schedule_of
-from conftest import write_deck
+from conftest import numbered_cards, topic_yaml, write_deck
 
 NOW = 1_700_000_000
 PACKAGE = "test-deck.apkg"
 
 
-def _topic(title, cards):
-    return yaml.safe_dump({"deck": title, "cards": cards}, sort_keys=False)
-
-
-def _cards(n, prefix="c"):
-    return [{"id": f"{prefix}{i}", "front": f"Question {i}", "back": f"Answer {i}"} for i in range(n)]
-
-
 @pytest.fixture
 def deck(tmp_path):
     return write_deck(
-        tmp_path / "cards", {"one": _topic("One", _cards(4)), "two": _topic("Two", _cards(3, prefix="t"))}
+        tmp_path / "cards",
+        {
+            "one": topic_yaml("One", numbered_cards(4)),
+            "two": topic_yaml("Two", numbered_cards(3, prefix="t")),
+        },
     )
 
 
@@ -52,9 +48,9 @@ def test_changed_card_type_is_refused_and_anki_shows_why(deck, tmp_path, anki):
     build(deck, tmp_path / "v1", now=NOW)
     anki.import_package(tmp_path / "v1" / PACKAGE)
     before = _snapshot(deck)
-    cards = _cards(4)
+    cards = numbered_cards(4)
     cards[1] = {"id": "c1", "type": "cloze", "text": "The {{c1::answer}} 1"}
-    (deck / "one.yaml").write_text(_topic("One", cards))
+    (deck / "one.yaml").write_text(topic_yaml("One", cards))
 
     for run in (lambda: build(deck, tmp_path / "v2", now=NOW + 60), lambda: check(deck)):
         with pytest.raises(DeckError) as info:
@@ -80,9 +76,9 @@ def test_changed_card_type_is_refused_and_anki_shows_why(deck, tmp_path, anki):
 def test_a_new_id_for_the_new_type_is_the_way_forward(deck, tmp_path, anki):
     build(deck, tmp_path / "v1", now=NOW)
     anki.import_package(tmp_path / "v1" / PACKAGE)
-    cards = _cards(4)
+    cards = numbered_cards(4)
     cards[1] = {"id": "c1-cloze", "type": "cloze", "text": "The {{c1::answer}} 1"}
-    (deck / "one.yaml").write_text(_topic("One", cards))
+    (deck / "one.yaml").write_text(topic_yaml("One", cards))
     build(deck, tmp_path / "v2", now=NOW + 60)
     log = anki.import_package(tmp_path / "v2" / PACKAGE)
     assert (log.new, log.conflicting) == (1, 0)
@@ -123,10 +119,11 @@ def test_clean_up_removes_only_this_decks_stale_packages(tmp_path):
     (out / "test-notes.apkg").write_bytes(b"someone else's")
     (out / "test.apkg").write_bytes(b"also someone else's")
     first = write_deck(
-        tmp_path / "first", {"one": _topic("One", _cards(2)), "two": _topic("Two", _cards(2, "t"))}
+        tmp_path / "first",
+        {"one": topic_yaml("One", numbered_cards(2)), "two": topic_yaml("Two", numbered_cards(2, "t"))},
     )
     (first / "deck.yaml").write_text("deck: First\nnamespace: test\n")
-    other = write_deck(tmp_path / "other", {"one": _topic("One", _cards(2, "o"))})
+    other = write_deck(tmp_path / "other", {"one": topic_yaml("One", numbered_cards(2, "o"))})
     (other / "deck.yaml").write_text("deck: Other\nnamespace: test-deck\n")
 
     build(first, out, now=NOW)
@@ -141,7 +138,7 @@ def test_clean_up_removes_only_this_decks_stale_packages(tmp_path):
     build(first, tmp_path / "own", now=NOW)
     result = build(first, tmp_path / "own", now=NOW + 60)
     assert result.removed_files == ()
-    (first / "three.yaml").write_text(_topic("Three", _cards(2, "h")))
+    (first / "three.yaml").write_text(topic_yaml("Three", numbered_cards(2, "h")))
     build(first, tmp_path / "own", now=NOW + 120)
     (first / "three.yaml").unlink()
     result = build(first, tmp_path / "own", now=NOW + 180)  # a topic gone: its package goes too
@@ -155,8 +152,8 @@ def test_clean_up_removes_only_this_decks_stale_packages(tmp_path):
 
 def test_two_files_for_one_package_name_are_refused(deck):
     (deck / "ecs").mkdir()
-    (deck / "ecs" / "extra.yaml").write_text(_topic("Extra A", _cards(1, "a")))
-    (deck / "ecs-extra.yaml").write_text(_topic("Extra B", _cards(1, "b")))
+    (deck / "ecs" / "extra.yaml").write_text(topic_yaml("Extra A", numbered_cards(1, "a")))
+    (deck / "ecs-extra.yaml").write_text(topic_yaml("Extra B", numbered_cards(1, "b")))
     result = _run("check", "--cards", deck)
     assert result.exit_code == 1
     assert "ecs-extra.yaml and " in result.output and "ecs/extra.yaml would both be written" in result.output
@@ -164,7 +161,7 @@ def test_two_files_for_one_package_name_are_refused(deck):
 
 
 def test_two_topics_with_one_title_are_refused(deck):
-    (deck / "three.yaml").write_text(_topic("One", _cards(1, "x")))
+    (deck / "three.yaml").write_text(topic_yaml("One", numbered_cards(1, "x")))
     result = _run("check", "--cards", deck)
     assert result.exit_code == 1
     assert "three.yaml:1:7: subdeck title 'One' is also the title of " in result.output
@@ -172,7 +169,7 @@ def test_two_topics_with_one_title_are_refused(deck):
 
 
 def test_yaml_and_yml_of_one_topic_are_refused(deck):
-    (deck / "one.yml").write_text(_topic("Uno", _cards(1, "u")))
+    (deck / "one.yml").write_text(topic_yaml("Uno", numbered_cards(1, "u")))
     result = _run("check", "--cards", deck)
     assert result.exit_code == 1 and "are the same topic 'one'" in result.output
 
@@ -202,7 +199,11 @@ def _edit(cards_dir, topic, card_id, back):
 def test_lock_merge_conflict_resolves_itself_and_both_branches_learners_get_everything(tmp_path):
     repo = tmp_path / "repo"
     cards = write_deck(
-        repo / "cards", {"one": _topic("One", _cards(4)), "two": _topic("Two", _cards(3, prefix="t"))}
+        repo / "cards",
+        {
+            "one": topic_yaml("One", numbered_cards(4)),
+            "two": topic_yaml("Two", numbered_cards(3, prefix="t")),
+        },
     )
     _git(repo, "init", "-q", "-b", "main")
     build(cards, tmp_path / "base", now=NOW)
@@ -278,10 +279,10 @@ def test_unresolvable_lock_conflict_says_what_to_do(deck, tmp_path):
 def test_moved_card_is_named_with_what_learners_keep(deck, tmp_path, anki):
     build(deck, tmp_path / "v1", now=NOW)
     anki.import_package(tmp_path / "v1" / PACKAGE)
-    one = _cards(4)
+    one = numbered_cards(4)
     moved = one.pop(2)
-    (deck / "one.yaml").write_text(_topic("One", one))
-    (deck / "two.yaml").write_text(_topic("Two", _cards(3, prefix="t") + [moved]))
+    (deck / "one.yaml").write_text(topic_yaml("One", one))
+    (deck / "two.yaml").write_text(topic_yaml("Two", numbered_cards(3, prefix="t") + [moved]))
     result = _run("build", "--cards", deck, "--out", tmp_path / "v2")
     assert "moved: c2 from topic one to two (learners who have it keep it in one)" in result.output
     log = anki.import_package(tmp_path / "v2" / PACKAGE)
@@ -296,7 +297,7 @@ def test_moved_card_is_named_with_what_learners_keep(deck, tmp_path, anki):
 def test_renamed_deck_is_reported_and_recorded(deck, tmp_path, anki):
     build(deck, tmp_path / "v1", now=NOW)
     anki.import_package(tmp_path / "v1" / PACKAGE)
-    (deck / "two.yaml").write_text(_topic("Second", _cards(3, prefix="t")))
+    (deck / "two.yaml").write_text(topic_yaml("Second", numbered_cards(3, prefix="t")))
     result = _run("build", "--quiet", "--cards", deck, "--out", tmp_path / "v2")
     assert result.exit_code == 0
     assert "warning: deck 'Test Deck::Two' is renamed to 'Test Deck::Second'" in result.output
@@ -315,20 +316,20 @@ def test_renamed_deck_is_reported_and_recorded(deck, tmp_path, anki):
 
 def test_forget_frees_only_ids_that_never_reached_a_commit(tmp_path):
     repo = tmp_path / "repo"
-    cards = write_deck(repo / "cards", {"one": _topic("One", _cards(3))})
+    cards = write_deck(repo / "cards", {"one": topic_yaml("One", numbered_cards(3))})
     _git(repo, "init", "-q", "-b", "main")
     build(cards, tmp_path / "out", now=NOW)
     _git(repo, "add", ".")
     _git(repo, "commit", "-qm", "first")
 
-    experiment = _cards(3) + [{"id": "draft", "front": "Draft question", "back": "Draft answer"}]
-    (cards / "one.yaml").write_text(_topic("One", experiment))
+    experiment = numbered_cards(3) + [{"id": "draft", "front": "Draft question", "back": "Draft answer"}]
+    (cards / "one.yaml").write_text(topic_yaml("One", experiment))
     build(cards, tmp_path / "out", now=NOW + 60)
-    (cards / "one.yaml").write_text(_topic("One", _cards(2)))  # c2 (committed) and draft removed
+    (cards / "one.yaml").write_text(topic_yaml("One", numbered_cards(2)))  # c2 (committed) and draft removed
     build(cards, tmp_path / "out", now=NOW + 120)
 
-    reuse = _cards(2) + [{"id": "draft", "front": "Another question", "back": "Another answer"}]
-    (cards / "one.yaml").write_text(_topic("One", reuse))
+    reuse = numbered_cards(2) + [{"id": "draft", "front": "Another question", "back": "Another answer"}]
+    (cards / "one.yaml").write_text(topic_yaml("One", reuse))
     refused = _run("build", "--cards", cards, "--out", tmp_path / "out")
     assert refused.exit_code == 1 and "`deckgen forget draft` frees the id" in refused.output
 

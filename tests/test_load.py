@@ -8,7 +8,6 @@ the same messages as the C loader, as must the trees both loaders compose.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from deckgen.cli import main
 from deckgen.errors import Problems
 from deckgen.load import MAX_FILE_BYTES, MAX_NODES, read_source
 
-from conftest import CARDS, write_deck
+from conftest import CARDS, honouring_permissions, write_deck
 
 DECKGEN = Path(sys.executable).with_name("deckgen")
 CARD = "  - id: c{n}\n    front: Q\n    back: A\n"
@@ -156,22 +155,8 @@ def test_nul_byte_in_the_name(tmp_path):
     ]
 
 
-def _honouring_permissions() -> list[str]:
-    """A command prefix under which chmod 000 stops reads, even for root.
-
-    Tests run as root here, and root reads any file. Without the two capabilities that
-    let it (setpriv drops them from the bounding set before exec), root is refused too.
-    """
-    if os.geteuid() != 0:
-        return []
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"]).returncode != 0:
-        pytest.skip("running as root, where chmod 000 stops nothing, and setpriv cannot drop the override")
-    return prefix
-
-
 def test_permission_denied_on_the_file(tmp_path):
-    prefix = _honouring_permissions()
+    prefix = honouring_permissions()
     cards = write_deck(tmp_path / "cards", {"fine": "deck: Fine\ncards:\n" + CARD.format(n=1)})
     secret = cards / "secret.yaml"
     secret.write_text("deck: S\ncards:\n" + CARD.format(n=2))
@@ -185,7 +170,7 @@ def test_permission_denied_on_the_file(tmp_path):
 
 
 def test_permission_denied_on_a_folder_in_the_path(tmp_path):
-    prefix = _honouring_permissions()
+    prefix = honouring_permissions()
     (tmp_path / "locked").mkdir()
     target = tmp_path / "locked" / "t.yaml"
     target.write_text("deck: T\n")

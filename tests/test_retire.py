@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from deckgen.build import build
@@ -17,28 +16,18 @@ from deckgen.cli import main
 from deckgen.identity import note_guid
 
 from anki_collection import read_package, review_some, schedule_of
-from conftest import write_deck
+from conftest import numbered_cards, topic_yaml, write_deck
 
 NOW = 1_700_000_000
 WHOLE, RETIRED = "test-deck.apkg", "test-deck-retired.apkg"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cards(n, prefix="c"):
-    return [{"id": f"{prefix}{i}", "front": f"Question {i}", "back": f"Answer {i}"} for i in range(n)]
-
-
-def _topic(title, cards, retired=None):
-    data = {"deck": title, "cards": cards}
-    if retired:
-        data["retired"] = retired
-    return yaml.safe_dump(data, sort_keys=False)
-
-
 @pytest.fixture
 def deck(tmp_path):
     folder = write_deck(
-        tmp_path / "cards", {"one": _topic("One", _cards(5)), "two": _topic("Two", _cards(3, "t"))}
+        tmp_path / "cards",
+        {"one": topic_yaml("One", numbered_cards(5)), "two": topic_yaml("Two", numbered_cards(3, "t"))},
     )
     config = folder / "deck.yaml"
     config.write_text(config.read_text() + "version: 1.0.0\n")
@@ -49,7 +38,7 @@ def _release(deck, version, one_cards, retired=None):
     config = deck / "deck.yaml"
     text = config.read_text()
     config.write_text(text[: text.index("version:")] + f"version: {version}\n")
-    (deck / "one.yaml").write_text(_topic("One", one_cards, retired))
+    (deck / "one.yaml").write_text(topic_yaml("One", one_cards, retired))
 
 
 def _build(deck, tmp_path, name, now=None):
@@ -77,7 +66,7 @@ def test_removed_cards_are_retired_for_learners_and_restored_later(deck, tmp_pat
     anki.col.update_note(note)
     time.sleep(1.1)  # the release is built after the learner's edit
 
-    cards = _cards(5)
+    cards = numbered_cards(5)
     kept = [cards[0], cards[1], cards[4]]
     reason = [{"id": "c2", "reason": "It mixed two facts.", "replaced_by": "c4"}]
     _release(deck, "1.1.0", kept, reason)
@@ -144,7 +133,7 @@ def test_removed_cards_are_retired_for_learners_and_restored_later(deck, tmp_pat
 
 def test_diff_and_release_notes_show_retired_cards_as_their_own_section(deck, tmp_path):
     _build(deck, tmp_path, "v1", now=NOW)
-    cards = _cards(5)
+    cards = numbered_cards(5)
     _release(deck, "1.1.0", cards[:4], [{"id": "c4", "reason": "Out of date since 2025."}])
     _build(deck, tmp_path, "v2", now=NOW + 60)
     diff = CliRunner().invoke(main, ["diff", str(tmp_path / "v1" / WHOLE), str(tmp_path / "v2" / RETIRED)])
@@ -171,7 +160,7 @@ def test_diff_and_release_notes_show_retired_cards_as_their_own_section(deck, tm
 
 def test_retired_entries_are_validated(deck):
     def check(retired):
-        (deck / "one.yaml").write_text(_topic("One", _cards(3), retired))
+        (deck / "one.yaml").write_text(topic_yaml("One", numbered_cards(3), retired))
         return CliRunner().invoke(main, ["check", "--cards", str(deck)])
 
     result = check([{"id": "c1", "reason": "x"}])
@@ -187,7 +176,7 @@ def test_retired_entries_are_validated(deck):
     assert result.exit_code == 1 and "unknown key 'why' in a `retired:` entry" in result.output
     result = check([{"id": "never-built", "reason": "x"}])
     assert result.exit_code == 0 and "'never-built' is not a removed card of this deck" in result.output
-    (deck / "retired.yaml").write_text(_topic("Retired things", _cards(1, "r")))
+    (deck / "retired.yaml").write_text(topic_yaml("Retired things", numbered_cards(1, "r")))
     result = CliRunner().invoke(main, ["check", "--cards", str(deck)])
     assert "a topic may not be called 'retired'" in result.output
 
@@ -205,7 +194,7 @@ def test_removed_card_is_found_in_git_when_there_is_no_previous_build(deck, tmp_
     git("init", "-q")
     git("add", ".")
     git("commit", "-qm", "1.0.0")
-    _release(deck, "1.1.0", _cards(4))
+    _release(deck, "1.1.0", numbered_cards(4))
     result = build(deck, tmp_path / "fresh-clone-out", now=NOW + 60)  # no previous build there
     assert result.stamping.removed == ["c4"] and not result.warnings
     fields = json.loads((deck / "deck.lock").read_text())["notes"]["c4"]["fields"]
@@ -214,7 +203,7 @@ def test_removed_card_is_found_in_git_when_there_is_no_previous_build(deck, tmp_
 
 def test_removed_card_found_nowhere_is_a_warning_not_a_blank_note(deck, tmp_path):
     build(deck, tmp_path / "first", now=NOW)
-    _release(deck, "1.1.0", _cards(4))
+    _release(deck, "1.1.0", numbered_cards(4))
     result = CliRunner().invoke(main, ["build", "--cards", str(deck), "--out", str(tmp_path / "elsewhere")])
     assert result.exit_code == 0
     assert "removed card 'c4' is not in the retired-cards package" in result.output

@@ -6,32 +6,26 @@ See ../shared/ANKI-IMPORT.md for the rules these tests hold deckgen to.
 import shutil
 
 import pytest
-import yaml
 
 from deckgen import notetypes
 from deckgen.build import build
 from deckgen.errors import DeckError
 
 from anki_collection import review_some, schedule_of
-from conftest import write_deck
+from conftest import numbered_cards, topic_yaml, write_deck
 
 NOW = 1_700_000_000  # in the past: a learner edits "now", after the build
 PACKAGE = "test-deck.apkg"
-
-
-def _topic(title, cards):
-    return yaml.safe_dump({"deck": title, "cards": cards}, sort_keys=False)
-
-
-def _cards(n, prefix="c"):
-    return [{"id": f"{prefix}{i}", "front": f"Question {i}", "back": f"Answer {i}"} for i in range(n)]
 
 
 @pytest.fixture
 def deck(tmp_path):
     return write_deck(
         tmp_path / "cards",
-        {"one": _topic("One", _cards(6)), "two": _topic("Two", _cards(3, prefix="t"))},
+        {
+            "one": topic_yaml("One", numbered_cards(6)),
+            "two": topic_yaml("Two", numbered_cards(3, prefix="t")),
+        },
     )
 
 
@@ -42,10 +36,10 @@ def test_edit_and_add_in_the_same_second_updates_one_and_adds_one(deck, tmp_path
     reviewed = review_some(anki, 3)
     assert len(reviewed) == 3
 
-    cards = _cards(6)
+    cards = numbered_cards(6)
     cards[0]["back"] = "Answer 0, corrected"
     cards.append({"id": "c-new", "front": "New question", "back": "New answer"})
-    (deck / "one.yaml").write_text(_topic("One", cards))
+    (deck / "one.yaml").write_text(topic_yaml("One", cards))
     build(deck, tmp_path / "v2", now=NOW)  # the same second as v1
 
     log = anki.import_package(tmp_path / "v2" / PACKAGE)
@@ -97,9 +91,9 @@ def test_learners_own_edit_survives_an_unchanged_deck(deck, tmp_path, anki):
     anki.col.update_note(note)
 
     # Another card changes upstream; c1 does not.
-    cards = _cards(6)
+    cards = numbered_cards(6)
     cards[4]["back"] = "Answer 4, corrected"
-    (deck / "one.yaml").write_text(_topic("One", cards))
+    (deck / "one.yaml").write_text(topic_yaml("One", cards))
     build(deck, tmp_path / "v2", now=NOW + 60)
     log = anki.import_package(tmp_path / "v2" / PACKAGE)
     assert log.updated == 1
@@ -113,10 +107,10 @@ def test_card_moved_to_another_topic_keeps_its_note(deck, tmp_path, anki):
     (card_id,) = reviewed
     moved_id = anki.notes_by_card_id()[anki.col.get_card(card_id).nid]
 
-    one = [c for c in _cards(6) if c["id"] != moved_id]
-    two = _cards(3, prefix="t") + [c for c in _cards(6) if c["id"] == moved_id]
-    (deck / "one.yaml").write_text(_topic("One", one))
-    (deck / "two.yaml").write_text(_topic("Two", two))
+    one = [c for c in numbered_cards(6) if c["id"] != moved_id]
+    two = numbered_cards(3, prefix="t") + [c for c in numbered_cards(6) if c["id"] == moved_id]
+    (deck / "one.yaml").write_text(topic_yaml("One", one))
+    (deck / "two.yaml").write_text(topic_yaml("Two", two))
     build(deck, tmp_path / "v2", now=NOW + 60)
     log = anki.import_package(tmp_path / "v2" / PACKAGE)
     assert log.new == 0 and log.conflicting == 0
@@ -126,14 +120,14 @@ def test_card_moved_to_another_topic_keeps_its_note(deck, tmp_path, anki):
 
 def test_removed_cards_are_reported_and_their_ids_stay_reserved(deck, tmp_path):
     build(deck, tmp_path / "v1", now=NOW)
-    (deck / "one.yaml").write_text(_topic("One", _cards(5)))
+    (deck / "one.yaml").write_text(topic_yaml("One", numbered_cards(5)))
     result = build(deck, tmp_path / "v2", now=NOW + 60)
     assert result.stamping.removed == ["c5"]
     lock = (deck / "deck.lock").read_text()
     assert '"c5": {' in lock and '"removed": true' in lock
 
     (deck / "one.yaml").write_text(
-        _topic("One", _cards(5) + [{"id": "c5", "front": "Other", "back": "Thing"}])
+        topic_yaml("One", numbered_cards(5) + [{"id": "c5", "front": "Other", "back": "Thing"}])
     )
     with pytest.raises(DeckError) as info:
         build(deck, tmp_path / "v3", now=NOW + 120)
@@ -147,7 +141,7 @@ def test_locked_build_refuses_stale_lock_and_writes_nothing(deck, tmp_path):
     lock_before = (deck / "deck.lock").read_bytes()
     assert build(deck, out, locked=True, now=NOW + 60).lock_written is False
 
-    (deck / "two.yaml").write_text(_topic("Two", _cards(4, prefix="t")))
+    (deck / "two.yaml").write_text(topic_yaml("Two", numbered_cards(4, prefix="t")))
     with pytest.raises(DeckError) as info:
         build(deck, out, locked=True, now=NOW + 60)
     assert "--locked: the cards changed but the lock was not updated (added: t3)" in str(info.value)
