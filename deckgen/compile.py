@@ -8,7 +8,7 @@ wraps the topic reader and the field renderer from outside; nothing here prints.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -18,11 +18,8 @@ from .cache import BuildCache
 from .cards import Deck
 from .errors import Problem, Problems
 from .notetypes import NoteTypeSpec, note_types_for
-from .render import MediaFiles, RenderedCard, render_deck, render_fields
+from .render import MediaFiles, Progress, RenderedCard, render_deck, render_fields
 from .validate import read_deck, read_topic_file
-
-# Told how far a long command has got: (step, done, total), step "render" or "package".
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -110,7 +107,7 @@ def compile_deck(
         cache.read_ahead(_topic_files(cards_dir), read_topic_file)
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file
     deck = read_deck(cards_dir, problems, read)
-    render = partial(render_fields, cards_dir, progress=partial(progress, "render") if progress else None)
+    render = partial(render_fields, cards_dir, progress=progress)
     if cache:
         render = cache.field_renderer(render, MediaFiles(cards_dir))
     rendered = render_deck(deck, problems, render)

@@ -109,8 +109,8 @@ class FieldRequest:
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
 FieldRenderer = Callable[[list[FieldRequest]], list[RenderedField]]
-# Told how far rendering has got: (fields rendered, fields to render).
-RenderProgress = Callable[[int, int], None]
+# Told how far a long command has got: (step, done, total), step "render" or "package".
+Progress = Callable[[str, int, int], None]
 
 
 # What each kind of media reference (html_policy.MediaKind) is called in messages.
@@ -340,7 +340,7 @@ def _error_places(
 
 
 def render_fields(
-    cards_dir: Path, requests: list[FieldRequest], progress: RenderProgress | None = None
+    cards_dir: Path, requests: list[FieldRequest], progress: Progress | None = None
 ) -> list[RenderedField]:
     """Render fields in order: here, or on every core when there are many."""
     workers = min(usable_cores(), len(requests) // PARALLEL_FIELDS)
@@ -354,13 +354,13 @@ def render_fields(
             for chunk in pool.map(_render_chunk, [cards_dir] * len(chunks), chunks):
                 results.extend(chunk)
                 if progress:
-                    progress(len(results), len(requests))
+                    progress("render", len(results), len(requests))
         return results
     renderer = Renderer(cards_dir)  # a new one: its image digests hold for this build only
     for chunk in chunks:
         results.extend(renderer.render_field(*request) for request in _arguments(chunk))
         if progress:
-            progress(len(results), len(requests))
+            progress("render", len(results), len(requests))
     return results
 
 
