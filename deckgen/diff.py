@@ -25,7 +25,7 @@ RETIRED_TAG = "deckgen::retired"  # the tag of a retired note (retire.py)
 
 
 @dataclass(frozen=True)
-class PackageNote:
+class ComparedNote:
     guid: str
     card_id: str
     topic: str
@@ -41,27 +41,27 @@ class PackageNote:
 
 @dataclass(frozen=True)
 class PackageContents:
-    notes: dict[str, PackageNote]  # guid -> note
+    notes: dict[str, ComparedNote]  # guid -> note
     note_types: dict[str, str]  # name -> hash of templates and CSS
     decks: dict[int, str] = field(default_factory=dict)  # deck id -> name
 
 
 @dataclass(frozen=True)
 class Change:
-    note: PackageNote
+    note: ComparedNote
     fields: list[tuple[str, str, str]]  # (field name, old text, new text)
     tags: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
 
 @dataclass
 class PackageDiff:
-    added: list[PackageNote] = field(default_factory=list)
+    added: list[ComparedNote] = field(default_factory=list)
     changed: list[Change] = field(default_factory=list)
-    removed: list[PackageNote] = field(default_factory=list)
+    removed: list[ComparedNote] = field(default_factory=list)
     note_types: list[str] = field(default_factory=list)  # note types whose look changed
-    moved: list[tuple[PackageNote, PackageNote]] = field(default_factory=list)  # (before, after)
+    moved: list[tuple[ComparedNote, ComparedNote]] = field(default_factory=list)  # (before, after)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # decks: (old name, new name)
-    retired: list[PackageNote] = field(default_factory=list)  # notes newly marked retired
+    retired: list[ComparedNote] = field(default_factory=list)  # notes newly marked retired
 
     @property
     def equal(self) -> bool:
@@ -90,7 +90,7 @@ def contents_of(package: AnkiPackage) -> PackageContents:
     for note in package.notes:
         fields = package.fields_of(note)
         deck = package.decks.get(deck_of.get(note.id, 0))
-        notes[note.guid] = PackageNote(
+        notes[note.guid] = ComparedNote(
             guid=note.guid,
             card_id=fields.get("ID") or note.guid,
             topic=deck.name.split("::")[-1] if deck else "",

@@ -39,7 +39,7 @@ _MATH_TOKEN_RE = re.compile(r"qDGMATH(\d+)Xq")
 _CLOZE_OPEN_TOKEN = "qDGCLOZE{}Xq"
 _CLOZE_OPEN_TOKEN_RE = re.compile(r"qDGCLOZE(\d+)Xq")
 _CLOZE_CLOSE_TOKEN = "qDGCLOZEENDXq"
-_TAG_RE = re.compile(r"<[^>]+>")
+_ANY_TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
 MARKDOWN_EXTENSIONS = ("fenced_code", "tables", "sane_lists", "codehilite")
 
@@ -251,7 +251,7 @@ def _unshield(rendered: str, maths: list[str]) -> str:
 
 def plain_text(field_html: str) -> str:
     """A rendered field as one line of text, for messages, diffs and quality checks."""
-    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", field_html))).strip()
+    return _SPACE_RE.sub(" ", html.unescape(_ANY_TAG_RE.sub(" ", field_html))).strip()
 
 
 def _is_plain(card: Card, key: str) -> bool:

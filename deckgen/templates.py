@@ -13,7 +13,7 @@ import html
 import re
 from dataclasses import dataclass
 
-_TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_FIELD_TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _CLOZE_TOKEN_RE = re.compile(r"\{\{c(\d+)::|\}\}")
 _HTML_TAG_RE = re.compile(r"<[^>]*>")
 # Anki counts a field as empty when only whitespace and line breaks remain.
@@ -38,7 +38,7 @@ _Node = str | tuple[str] | _Section  # text, {{replacement}}, or a section
 def _parse(template: str) -> tuple[_Node, ...]:
     stack: list[tuple[str | None, bool, list[_Node]]] = [(None, False, [])]
     pos = 0
-    for match in _TAG_RE.finditer(template):
+    for match in _FIELD_TAG_RE.finditer(template):
         stack[-1][2].append(template[pos : match.start()])
         pos = match.end()
         tag = match.group(1).strip()
@@ -225,7 +225,7 @@ def makes_card(question_template: str, fields: dict[str, str]) -> bool:
 def cloze_fields(question_template: str) -> list[str]:
     """The fields a cloze template hides deletions of (`{{cloze:Text}}` gives Text)."""
     names = []
-    for match in _TAG_RE.finditer(question_template):
+    for match in _FIELD_TAG_RE.finditer(question_template):
         *filters, name = match.group(1).split(":")
         if "cloze" in (f.strip() for f in filters):
             names.append(name.strip())
@@ -239,7 +239,7 @@ SPECIAL_FIELDS = frozenset({"FrontSide", "Tags", "Type", "Deck", "Subdeck", "Car
 def fields_named(template: str) -> set[str]:
     """Every field a template shows or tests (`{{Front}}`, `{{cloze:Text}}`, `{{#Extra}}`)."""
     names = set()
-    for match in _TAG_RE.finditer(template):
+    for match in _FIELD_TAG_RE.finditer(template):
         tag = match.group(1).strip()
         if tag[:1] in ("#", "^", "/"):
             tag = tag[1:]
