@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from . import schema
+from . import editor_schemas, schema
 from .errors import DeckError, Location, Problem
 
 CARDS_FOLDER = "cards"
@@ -40,8 +40,10 @@ class StarterFile:
 
 
 STARTER_FILES = (
-    StarterFile("deck.yaml", f"{CARDS_FOLDER}/{schema.CONFIG_FILE}", schema.DECK_SCHEMA_FILE),
-    StarterFile("getting-started.yaml", f"{CARDS_FOLDER}/getting-started.yaml", schema.TOPIC_SCHEMA_FILE),
+    StarterFile("deck.yaml", f"{CARDS_FOLDER}/{schema.CONFIG_FILE}", editor_schemas.DECK_SCHEMA_FILE),
+    StarterFile(
+        "getting-started.yaml", f"{CARDS_FOLDER}/getting-started.yaml", editor_schemas.TOPIC_SCHEMA_FILE
+    ),
     StarterFile("gitignore", ".gitignore"),
     StarterFile("deck-workflow.yml", ".github/workflows/deck.yml"),
 )
@@ -49,7 +51,7 @@ STARTER_FILES = (
 
 # The JSON Schemas a new deck gets in schemas/, by file name. A starter file that names
 # one starts with a `# yaml-language-server: $schema=...` line pointing at it.
-SCHEMAS: dict[str, Callable[[], str]] = schema.SCHEMA_FILES
+SCHEMAS: dict[str, Callable[[], str]] = editor_schemas.SCHEMA_FILES
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from deckgen import schema
+from deckgen import editor_schemas, schema
 from deckgen.cli import main
 
 from conftest import CARDS, REPO
@@ -154,9 +154,8 @@ def diagnosed(server: LanguageServer, path: Path, text: str) -> dict[int, list[s
 
 def topic_text(cards: str) -> str:
     """A topic file with the schema line `deckgen init` writes, and these cards."""
-    return (
-        f"# yaml-language-server: $schema=../schemas/{schema.TOPIC_SCHEMA_FILE}\ndeck: Mine\ncards:\n{cards}"
-    )
+    line = f"# yaml-language-server: $schema=../schemas/{editor_schemas.TOPIC_SCHEMA_FILE}"
+    return f"{line}\ndeck: Mine\ncards:\n{cards}"
 
 
 # -- what deckgen init writes --------------------------------------------------------------
@@ -174,7 +173,7 @@ def test_the_files_init_writes_resolve_their_schemas_and_pass(server, new_deck):
 
 def test_the_deck_schema_flags_mistakes_and_completes_the_keys(server, new_deck):
     path = new_deck / "cards" / "deck-mistakes.yaml"
-    head = f"# yaml-language-server: $schema=../schemas/{schema.DECK_SCHEMA_FILE}\n"
+    head = f"# yaml-language-server: $schema=../schemas/{editor_schemas.DECK_SCHEMA_FILE}\n"
     lines = diagnosed(server, path, head + "deck: Mine\nnamespace: Not OK\ntopic: [a]\n")
     assert 'String does not match the pattern of "^[a-z0-9][a-z0-9-]*$".' in lines[3]
     assert lines[4] == ["Property topic is not allowed."]
@@ -280,19 +279,19 @@ def test_the_shipped_cards_pass_the_committed_schema(server):
 
 
 def test_the_committed_schemas_are_the_generated_ones():
-    for name, text in schema.SCHEMA_FILES.items():
+    for name, text in editor_schemas.SCHEMA_FILES.items():
         committed = (REPO / "deckgen" / name).read_text(encoding="utf-8")
         assert committed == text(), "run: deckgen schema -o deckgen/"
 
 
 def test_schema_command_prints_either_schema_or_writes_both(tmp_path):
     runner = CliRunner()
-    assert json.loads(runner.invoke(main, ["schema"]).output) == schema.json_schema()
-    assert json.loads(runner.invoke(main, ["schema", "--deck"]).output) == schema.deck_json_schema()
+    assert json.loads(runner.invoke(main, ["schema"]).output) == editor_schemas.json_schema()
+    assert json.loads(runner.invoke(main, ["schema", "--deck"]).output) == editor_schemas.deck_json_schema()
     result = runner.invoke(main, ["schema", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(schema.SCHEMA_FILES)
-    for name, text in schema.SCHEMA_FILES.items():
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(editor_schemas.SCHEMA_FILES)
+    for name, text in editor_schemas.SCHEMA_FILES.items():
         assert (tmp_path / name).read_text(encoding="utf-8") == text()
     runner.invoke(main, ["schema", "--deck", "-o", str(tmp_path / "d.json")])
-    assert (tmp_path / "d.json").read_text(encoding="utf-8") == schema.deck_json_schema_text()
+    assert (tmp_path / "d.json").read_text(encoding="utf-8") == editor_schemas.deck_json_schema_text()

@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner
 
 from deckgen.cli import main
+from deckgen.editor_schemas import json_schema_text
 from deckgen.init import SCHEMAS, STARTER_FILES
-from deckgen.schema import json_schema_text
 
 from conftest import REPO
 

@@ -19,9 +19,9 @@ from deckgen import package as package_module
 from deckgen import package_writing
 from deckgen.build import build
 from deckgen.cli import main
+from deckgen.editor_schemas import json_schema, json_schema_text
 from deckgen.errors import DeckError, Problems
 from deckgen.load import MAX_FILE_BYTES
-from deckgen.schema import json_schema, json_schema_text
 from deckgen.validate import read_deck
 
 from conftest import CARDS, write_deck

@@ -13,11 +13,11 @@ import click
 from ..build import build as run_build
 from ..build import check as run_check
 from ..diff import diff_packages, format_markdown, read_package
+from ..editor_schemas import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
 from ..errors import DeckError
 from ..lock import forget_removed
 from ..preview import write_preview
 from ..quality import quality_warnings
-from ..schema import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
 from .shell import (
     ProgressBars,
     debug_option,
