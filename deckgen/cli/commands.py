@@ -15,7 +15,7 @@ from ..build import check as run_check
 from ..diff import diff_packages, format_markdown, read_package
 from ..editor_schemas import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
 from ..errors import DeckError
-from ..lock import forget_removed
+from ..forget import forget_removed
 from ..preview import write_preview
 from ..quality import quality_warnings
 from .shell import (
