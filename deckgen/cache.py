@@ -32,19 +32,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from . import __version__
+from .cache_files import PackageIndex, document_text, read_document
+from .cache_keys import FORMAT, code_fingerprint, field_key, shard_path, source_key
 from .cache_topics import expect_type, topic_from_json, topic_json
 from .cards import Topic
 from .errors import Problem, Problems, display_path
 from .load import MAX_FILE_BYTES
-from .output import StagedFiles, sha256_file
+from .output import StagedFiles
 from .render import FieldRenderer, FieldRequest, MediaFiles, RenderedField, usable_cores
 from .validate import TopicReader
 from .workers import worker_pool
@@ -57,56 +55,6 @@ LOCK_RECORD = "lock.json"
 # Below this many bytes of topic files to read, one process reads them sooner than
 # several (starting them, and sending the cards back, costs about 0.1 s).
 READ_AHEAD_BYTES = 1_000_000
-# Bump when the layout of a cache file changes; older files are then ignored.
-FORMAT = 2
-_DATA_SUFFIXES = {".py", ".css", ".js", ".json", ".yaml"}
-
-
-@functools.cache
-def code_fingerprint() -> str:
-    """deckgen's own files and the versions of what renders and packages for it."""
-    return package_fingerprint(Path(__file__).parent)
-
-
-def package_fingerprint(root: Path) -> str:
-    """A hash of every source and data file under `root` (a deckgen package), and of
-    the versions of the libraries whose output the cache keeps."""
-    import genanki
-    import markdown
-    import pygments
-    import yaml
-
-    versions = (__version__, yaml.__version__, markdown.__version__, pygments.__version__)
-    digest = hashlib.sha256(repr((versions, genanki.__version__, sys.version)).encode())
-    for path in sorted(root.rglob("*")):
-        if path.suffix in _DATA_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def field_key(
-    cards_dir: Path, base: Path, text: str, allow: frozenset[str] = frozenset(), html: bool = False
-) -> str:
-    """Everything a field's HTML and its problems depend on, apart from the media files
-    it uses; `allow` is the deck's HTML opt-ins, `html` whether the text is HTML already."""
-    opt_ins = ",".join(sorted(allow))
-    form = "html" if html else "markdown"
-    parts = (f"deckgen-field/{FORMAT}", code_fingerprint(), str(cards_dir), str(base), opt_ins, form, text)
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
-
-
-def source_key(path: Path, display: str, data: bytes) -> str:
-    """Everything a topic file's cards depend on: its bytes, where it is and how it is
-    shown, and deckgen's code."""
-    parts = [f"deckgen-topic/{FORMAT}", code_fingerprint(), str(path.resolve()), display]
-    return hashlib.sha256("\0".join(parts).encode("utf-8") + b"\0" + data).hexdigest()
-
-
-def shard_path(folder: Path, topic_key: str) -> Path:
-    """The cache file of one topic (topic keys may hold '/', file names may not)."""
-    return folder / f"{quote(topic_key, safe='')}.json"
-
-
 # -- rendered fields ------------------------------------------------------------------
 
 
@@ -146,71 +94,6 @@ def _spans(requests: list[FieldRequest]) -> list[tuple[str, int, int]]:
         else:
             spans.append((request.topic, index, index + 1))
     return spans
-
-
-# -- cache files ----------------------------------------------------------------------
-
-
-def _read_document(path: Path) -> dict:
-    """A cache file's JSON; empty if it is missing, damaged or of another format."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return {}
-    checksum, _newline, body = data.partition(b"\n")
-    if hashlib.sha256(body).hexdigest().encode() != checksum:
-        return {}
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return {}
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        return {}
-    return document
-
-
-def _document_text(document: dict) -> str:
-    body = json.dumps(
-        {"format": FORMAT} | document, ensure_ascii=False, separators=(",", ":"), sort_keys=True
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n" + body
-
-
-class PackageIndex:
-    """Which packages in the out dir are already what this build would write."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._entries = _read_document(path).get("packages", {})
-        self._writes: dict[str, list[str]] = {}
-
-    def unchanged(self, final: Path, key: str) -> bool:
-        """True only if the last build wrote `final` from the same key (and the same
-        deckgen) and its bytes are still the bytes that build wrote."""
-        entry = self._entries.get(final.name)
-        if not isinstance(entry, list) or entry[:1] != [_package_key(key)] or len(entry) != 2:
-            return False
-        try:
-            return sha256_file(final) == entry[1]
-        except OSError:
-            return False
-
-    def wrote(self, final: Path, key: str, written: Path) -> None:
-        """`written` (a temporary file) becomes `final` if the build succeeds."""
-        self._writes[final.name] = [_package_key(key), sha256_file(written)]
-
-    def document(self, packages: list[Path]) -> dict | None:
-        """What packages.json should hold after this build (None: as it is)."""
-        index = {
-            final.name: self._writes.get(final.name) or self._entries[final.name]
-            for final in packages
-            if final.name in self._writes or final.name in self._entries
-        }
-        return None if index == self._entries else {"packages": index}
-
-
-def _package_key(key: str) -> str:
-    return hashlib.sha256(f"{code_fingerprint()}\0{key}".encode()).hexdigest()
 
 
 class BuildCache:
@@ -284,7 +167,7 @@ class BuildCache:
                 return self._read(read, key, path, problems)  # the reader reports it
             self._sources[key] = source
             shard = shard_path(self.folder / TOPICS_DIR, key)
-            document = _read_document(shard)  # (one at a time: all of them at once take much memory)
+            document = read_document(shard)  # (one at a time: all of them at once take much memory)
             if document.get("source") == source:
                 topic = topic_from_json(document.get("topic"))
                 if topic is not None and topic.key == key:
@@ -319,7 +202,7 @@ class BuildCache:
             keys = [""] * len(requests)
             reused: set[str] = set()  # topics whose field keys were taken as kept
             for topic, start, end in _spans(requests):
-                document = _read_document(shard_path(self.folder / FIELDS_DIR, topic))
+                document = read_document(shard_path(self.folder / FIELDS_DIR, topic))
                 kept = document.get("keys")
                 source = self._sources.get(topic)
                 # The kept keys hold the opt-ins they were made with: reuse them under the same.
@@ -383,7 +266,7 @@ class BuildCache:
     def lock_is_ours(self, lock_path: Path, text: str) -> bool:
         """Whether `text`, the lock at `lock_path`, is the text this deckgen last wrote
         (or found) there, so that it is `dump_lock` of what it holds."""
-        return _read_document(self._lock_record) == {"format": FORMAT} | _lock_document(lock_path, text)
+        return read_document(self._lock_record) == {"format": FORMAT} | _lock_document(lock_path, text)
 
     def keep_lock(self, lock_path: Path, text: str) -> None:
         """The lock this build leaves at `lock_path` is `text`, as `dump_lock` wrote it."""
@@ -405,7 +288,7 @@ class BuildCache:
                 for path, document in self._writes.items():
                     if document is not None:
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        staged.write_text(path, _document_text(document))
+                        staged.write_text(path, document_text(document))
                 staged.commit()
             keep = self._kept | {path for path, document in self._writes.items() if document}
             for folder in (self.folder / TOPICS_DIR, self.folder / FIELDS_DIR):

@@ -1,5 +1,6 @@
 """The build cache (cache.py) saves time and never changes a byte of the output."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from deckgen import cache as cache_module
-from deckgen import package_writing
+from deckgen import cache_keys, package_writing
 from deckgen import render as render_module
 from deckgen.build import build
 from deckgen.cache import BuildCache, code_fingerprint
@@ -98,13 +99,13 @@ def test_entry_of_another_format_or_with_a_checksum_but_wrong_shape_is_ignored(
     for number, path in enumerate(shards(out)):
         document = json.loads(path.read_bytes().partition(b"\n")[2])
         if number % 2:
-            document["format"] = cache_module.FORMAT + 1
+            document["format"] = cache_keys.FORMAT + 1
         else:
             for key in ("fields", "topic"):  # rendered fields; cards as read
                 if key in document:
                     document[key] = {entry: [42, "not a list"] for entry in document[key]}
         body = json.dumps(document).encode()
-        path.write_bytes(cache_module.hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+        path.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     build(real_cards, out, now=NOW)
     assert published(out) == uncached
 
@@ -134,15 +135,15 @@ def test_missing_image_is_reported_although_its_field_was_cached(real_cards, tmp
 
 
 def test_key_holds_the_code_the_folder_and_the_text(tmp_path, monkeypatch):
-    key = cache_module.field_key(tmp_path, tmp_path / "a", "**text**")
-    assert key == cache_module.field_key(tmp_path, tmp_path / "a", "**text**")
+    key = cache_keys.field_key(tmp_path, tmp_path / "a", "**text**")
+    assert key == cache_keys.field_key(tmp_path, tmp_path / "a", "**text**")
     others = {
-        cache_module.field_key(tmp_path / "x", tmp_path / "a", "**text**"),
-        cache_module.field_key(tmp_path, tmp_path / "b", "**text**"),
-        cache_module.field_key(tmp_path, tmp_path / "a", "*text*"),
+        cache_keys.field_key(tmp_path / "x", tmp_path / "a", "**text**"),
+        cache_keys.field_key(tmp_path, tmp_path / "b", "**text**"),
+        cache_keys.field_key(tmp_path, tmp_path / "a", "*text*"),
     }
-    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "other code")
-    others.add(cache_module.field_key(tmp_path, tmp_path / "a", "**text**"))
+    monkeypatch.setattr(cache_keys, "code_fingerprint", lambda: "other code")
+    others.add(cache_keys.field_key(tmp_path, tmp_path / "a", "**text**"))
     assert key not in others and len(others) == 4
 
 
@@ -260,7 +261,7 @@ def test_changed_code_does_everything_again(real_cards, tmp_path, monkeypatch):
     """Newer deckgen code reads every file and renders every field again."""
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
-    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "newer code")
+    monkeypatch.setattr(cache_keys, "code_fingerprint", lambda: "newer code")
     work = build(real_cards, out, now=NOW).work
     assert sorted(work.topics_read) == sorted(
         p.stem for p in real_cards.glob("*.yaml") if p.name != "deck.yaml"
@@ -273,15 +274,15 @@ def test_changed_code_does_everything_again(real_cards, tmp_path, monkeypatch):
 def test_fingerprint_covers_every_file_of_the_package(tmp_path):
     """A new module or an edited style file changes it, without anyone listing them."""
     package = Path(cache_module.__file__).parent
-    assert cache_module.package_fingerprint(package) == code_fingerprint()
+    assert cache_keys.package_fingerprint(package) == code_fingerprint()
     copy = tmp_path / "deckgen"
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    prints = [cache_module.package_fingerprint(copy)]
+    prints = [cache_keys.package_fingerprint(copy)]
     (copy / "new_step.py").write_text('"""A module nobody listed."""\n', encoding="utf-8")
-    prints.append(cache_module.package_fingerprint(copy))
+    prints.append(cache_keys.package_fingerprint(copy))
     css = copy / "style" / "card.css"
     css.write_text(css.read_text(encoding="utf-8") + "\n.card { color: red; }\n", encoding="utf-8")
-    prints.append(cache_module.package_fingerprint(copy))
+    prints.append(cache_keys.package_fingerprint(copy))
     assert len(set(prints)) == 3
 
 
