@@ -1,4 +1,4 @@
-"""The pipeline, end to end: `deckgen build` and `deckgen check`.
+"""The pipeline, end to end: `deckgen build` (check.py is where `deckgen check` ends).
 
     compile (compile.py: load -> validate -> render)
       -> identify (identity.py, against the lock: lock.py)
@@ -12,23 +12,23 @@ Each step is a module; this one only runs them in order, with the build cache
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import CACHE_DIR, BuildCache
-from .compile import CompiledDeck, Progress, compile_deck, fewer_collections
-from .errors import DeckError, Problem, Problems, display_path
-from .identity import Identified, Stamping, build_time, identify, identity_problems
-from .lock import LOCK_FILE, dump_lock, locked_problems, patch_lock, read_lock_merging
+from .check import check_identity
+from .compile import Progress, compile_deck, fewer_collections
+from .errors import display_path
+from .identity import Stamping
+from .lock import LOCK_FILE
 from .output import StagedFiles, Waiting, exclusive, remove_temporaries, writing_to
 from .package import PackageJob, package_key, plan_packages
 from .package_writing import package_workers, write_packages
 from .preview import PREVIEW_DIR
 from .report import PackageSummary, TopicSummary, report_texts, stale_packages, summaries
-from .retire import last_published, retire
 
 
 @dataclass(frozen=True)
@@ -54,72 +54,6 @@ class BuildResult:
     work: BuildWork = field(default_factory=BuildWork)
     lock_merged: bool = False  # the lock held a git merge conflict, resolved by this build
     removed_files: tuple[Path, ...] = ()  # stale packages of this deck's previous build
-
-
-@dataclass(frozen=True)
-class _Checked:
-    identified: Identified
-    lock_path: Path
-    old_lock_text: str | None
-    new_lock_text: str
-    lock_merged: bool  # the lock held a git merge conflict, resolved here
-    warnings: list[Problem]
-
-
-def _check_identity(
-    compiled: CompiledDeck,
-    *,
-    locked: bool,
-    now: int | None,
-    out_dir: Path | None,
-    lock_is_ours: Callable[[Path, str], bool] | None = None,
-) -> _Checked:
-    """Read the lock, stamp the deck against it, retire removed cards, and refuse what
-    would break learners. `lock_is_ours` tells whether a lock's text is what `dump_lock`
-    wrote for it (BuildCache.lock_is_ours): then only its changed lines are written again."""
-    lock_path = compiled.deck.cards_dir / LOCK_FILE
-    display = display_path(lock_path)
-    problems = Problems()
-    old_lock, merged = read_lock_merging(lock_path, display, problems, locked=locked)
-    problems.raise_if_errors()
-    assert old_lock is not None
-    identified = identify(compiled, old_lock, build_time() if now is None else now)
-    namespace = compiled.deck.config.namespace
-    identified, warnings = retire(identified, last_published(out_dir, compiled.deck.cards_dir, namespace))
-    errors = identity_problems(identified, display)
-    old_lock_text = lock_path.read_text(encoding="utf-8") if lock_path.exists() else None
-    if old_lock_text is not None and not merged and lock_is_ours and lock_is_ours(lock_path, old_lock_text):
-        new_lock_text = patch_lock(old_lock_text, old_lock, identified.stamping.lock)
-    else:
-        new_lock_text = dump_lock(identified.stamping.lock)
-    if locked and not errors:
-        s = identified.stamping
-        changes = {"added": s.added, "changed": s.changed, "removed": s.removed}
-        errors = locked_problems(display, lock_path.exists(), old_lock_text, new_lock_text, changes)
-    if errors:
-        raise DeckError(errors)
-    return _Checked(identified, lock_path, old_lock_text, new_lock_text, merged, compiled.warnings + warnings)
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    compiled: CompiledDeck
-    stamping: Stamping
-    lock_merged: bool  # the lock holds a git merge conflict that `build` will resolve
-    warnings: list[Problem]
-
-
-def check(cards_dir: Path, *, locked: bool = False, out_dir: Path | None = None) -> CheckResult:
-    """Everything `build` checks, writing nothing. Raises DeckError.
-
-    With `out_dir`, what builds there keep in their cache (cache.py) is used, not changed.
-    """
-    cache = BuildCache(out_dir) if out_dir is not None else None
-    ours = cache.lock_is_ours if cache else None
-    compiled = compile_deck(cards_dir, cache)
-    checked = _check_identity(compiled, locked=locked, now=None, out_dir=None, lock_is_ours=ours)
-    identified = checked.identified
-    return CheckResult(identified.compiled, identified.stamping, checked.lock_merged, checked.warnings)
 
 
 def build(
@@ -190,7 +124,7 @@ def _build_with(
     compiled = compile_deck(cards_dir, cache, progress)
     clock.lap("render", minus={"read": cache.read_seconds})
     ours = cache.lock_is_ours
-    checked = _check_identity(compiled, locked=locked, now=now, out_dir=out_dir, lock_is_ours=ours)
+    checked = check_identity(compiled, locked=locked, now=now, out_dir=out_dir, lock_is_ours=ours)
     jobs = plan_packages(checked.identified)
     clock.lap("identify")
     packages, topics = summaries(compiled, jobs, out_dir)

@@ -14,8 +14,9 @@ import pytest
 
 from deckgen import cache as cache_module
 from deckgen import compile as compile_module
-from deckgen.build import build, check
+from deckgen.build import build
 from deckgen.cache import BuildCache
+from deckgen.check import check
 from deckgen.compile import compile_deck
 from deckgen.errors import DeckError, Problems
 from deckgen.lock import DeckStamp, Lock, NoteStamp, dump_lock, parse_lock, patch_lock

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from deckgen.build import build, check
+from deckgen.build import build
+from deckgen.check import check
 from deckgen.cli import main
 from deckgen.errors import DeckError
 

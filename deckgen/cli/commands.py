@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..build import build as run_build
-from ..build import check as run_check
+from ..check import check as run_check
 from ..diff import diff_packages, format_markdown, read_package
 from ..editor_schemas import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
 from ..errors import DeckError
