@@ -86,8 +86,14 @@ def contents_of(package: AnkiPackage) -> PackageContents:
     deck_of: dict[int, int] = {}
     for card in package.cards:
         deck_of[card.note_id] = min(deck_of.get(card.note_id, card.deck_id), card.deck_id)
+    # In the order a learner sees them: by deck name (as Anki lists decks), then in the
+    # order the package counts them (a deck's own, deckgen's authoring order).
+    def deck_name(note) -> str:
+        deck = package.decks.get(deck_of.get(note.id, 0))
+        return deck.name if deck else ""
+
     notes = {}
-    for note in package.notes:
+    for note in sorted(package.notes, key=lambda n: (deck_name(n), n.id)):
         fields = package.fields_of(note)
         deck = package.decks.get(deck_of.get(note.id, 0))
         notes[note.guid] = ComparedNote(

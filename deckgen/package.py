@@ -4,18 +4,19 @@
 
 genanki stamps every note, card, deck and note type with one build time and writes
 zip entries with the wall-clock time. Here every timestamp comes from the lock
-(`identity.py`), note and card ids are counted from a time derived from the lock, and
-zip entries carry a fixed date in a fixed order: the same sources and lock give the
-same bytes. The build writes each package to a temporary name (output.py).
+(`identity.py`), note and card ids are counted from each deck's newest change time
+(package_database.py, which writes the collection), and zip entries carry a fixed date
+in a fixed order: the same sources and lock give the same bytes. The build writes each
+package to a temporary name (output.py).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import itertools
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import zipfile
@@ -23,14 +24,11 @@ import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import genanki
-from genanki.apkg_col import APKG_COL
-from genanki.apkg_schema import APKG_SCHEMA
-
 from .cards import topic_slug
 from .identity import Identified, deck_id, note_guid, note_type_id
 from .lock import ROOT
 from .output import with_path
+from .package_database import first_ids, write_collection
 from .schema import RETIRED_TOPIC
 
 # SQLite's primary result code for a full disk (the scratch database fills it first).
@@ -41,24 +39,6 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # level 1 takes 0.11 s and makes 3.45 MB, the default level 6 0.38 s and 3.00 MB. A package
 # 15% larger to download was worth a quarter of a second of every rebuild (issue 19).
 ZIP_LEVEL = 1
-
-
-class _NoteType(genanki.Model):
-    def __init__(self, *args, mod: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mod = mod
-
-    def to_json(self, timestamp, deck_id):
-        return super().to_json(self.mod, deck_id)
-
-
-class _Deck(genanki.Deck):
-    def __init__(self, *args, mod: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mod = mod
-
-    def to_json(self):
-        return super().to_json() | {"mod": self.mod}
 
 
 @dataclass(frozen=True)
@@ -90,6 +70,17 @@ class PackageDeck:
     description: str
     mod: int
     notes: tuple[PackageNote, ...]
+    first_id: int = 0  # its notes' and cards' ids count from here (package_database.first_ids)
+
+    @property
+    def ids(self) -> int:
+        """How many note and card ids the deck takes."""
+        return len(self.notes) + sum(len(note.cards) for note in self.notes)
+
+    @property
+    def newest(self) -> int:
+        """The newest change time of the deck and its notes."""
+        return max([note.mod for note in self.notes], default=self.mod)
 
 
 @dataclass(frozen=True)
@@ -128,7 +119,9 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
     root = PackageDeck(
         deck_id(namespace), root_name, compiled.root_description(), lock.decks[ROOT].changed, ()
     )
-    topics, position = [], 0
+    decks: list[PackageDeck] = []
+    medias: list[tuple[tuple[Path, str], ...]] = []
+    position = 0
     cards_by_topic = compiled.cards_by_topic()
     for topic in compiled.deck.topics:
         notes = []
@@ -153,14 +146,13 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
         deck = PackageDeck(
             deck_id(namespace, topic.key), name, "", lock.decks[topic.key].changed, tuple(notes)
         )
-        topics.append(
-            PackageJob(
-                package_name(namespace, topic.key),
-                topic.key,
-                (root, deck),
-                tuple((p, n) for n, p in media.items()),
-            )
-        )
+        decks.append(deck)
+        medias.append(tuple((p, n) for n, p in media.items()))
+    decks = _with_first_ids(decks)
+    topics = [
+        PackageJob(package_name(namespace, topic.key), topic.key, (root, deck), media)
+        for topic, deck, media in zip(compiled.deck.topics, decks, medias, strict=True)
+    ]
     whole = PackageJob(
         package_name(namespace),
         None,
@@ -168,6 +160,11 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
         tuple(item for job in topics for item in job.media),
     )
     return [whole, *topics, *_retired_job(identified, root, note_types)]
+
+
+def _with_first_ids(decks: list[PackageDeck]) -> list[PackageDeck]:
+    firsts = first_ids([deck.newest for deck in decks], [deck.ids for deck in decks])
+    return [replace(deck, first_id=first) for deck, first in zip(decks, firsts, strict=True)]
 
 
 def _note(
@@ -222,6 +219,7 @@ def _retired_job(
     for topic, notes in sorted(by_topic.items()):
         stamp = lock.decks[topic]
         decks.append(PackageDeck(deck_id(namespace, topic), stamp.name, "", stamp.changed, tuple(notes)))
+    decks = _with_first_ids(decks)
     return [PackageJob(package_name(namespace, RETIRED_TOPIC), RETIRED_TOPIC, tuple(decks), ())]
 
 
@@ -247,7 +245,7 @@ def package_key(job: PackageJob, deck_digests: dict[int, bytes] | None = None) -
 
 
 def _deck_digest(deck: PackageDeck) -> bytes:
-    digest = hashlib.sha256(repr((deck.id, deck.name, deck.description, deck.mod)).encode())
+    digest = hashlib.sha256(repr((deck.id, deck.name, deck.description, deck.mod, deck.first_id)).encode())
     note_types = {}
     for note in deck.notes:
         note_types[note.note_type.id] = note.note_type
@@ -260,11 +258,6 @@ def _deck_digest(deck: PackageDeck) -> bytes:
 def write_package(path: Path, job: PackageJob) -> None:
     """Write `job`'s .apkg to `path` (which should be a temporary name)."""
     decks, media = job.decks, job.media
-    # Note and card ids only need to be unique in the package (Anki matches notes by
-    # GUID). Counting them from the newest change time keeps them reproducible.
-    newest = max([n.mod for d in decks for n in d.notes] + [d.mod for d in decks] + [0])
-    id_gen = itertools.count(newest * 1000)
-
     # Named after `path`, hidden, and ending in .tmp: a killed build's leftover is cleared
     # with the package's own (output.remove_leftovers).
     handle, db_path = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".anki2.tmp", dir=path.parent)
@@ -277,12 +270,16 @@ def write_package(path: Path, job: PackageJob) -> None:
             # a byte of the file.
             connection.execute("PRAGMA synchronous = OFF")
             connection.execute("PRAGMA journal_mode = MEMORY")
-            _write_collection(connection.cursor(), decks, newest, id_gen)
+            write_collection(connection, decks)
             connection.commit()
         finally:
             connection.close()
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            _add(archive, "collection.anki2", Path(db_path).read_bytes())
+            # Copied a piece at a time: at 100,000 cards the database is 70 MB.
+            info = _entry("collection.anki2")
+            info.file_size = os.path.getsize(db_path)  # (whether it needs zip64)
+            with open(db_path, "rb") as database, archive.open(info, "w") as entry:
+                shutil.copyfileobj(database, entry, 1 << 20)
             ordered = sorted(set(media), key=lambda item: item[1])
             _add(archive, "media", json.dumps({str(i): name for i, (_, name) in enumerate(ordered)}).encode())
             for index, (source, _name) in enumerate(ordered):
@@ -297,107 +294,15 @@ def write_package(path: Path, job: PackageJob) -> None:
         os.unlink(db_path)
 
 
-def _write_collection(cursor: sqlite3.Cursor, decks: tuple[PackageDeck, ...], timestamp: int, id_gen) -> None:
-    """genanki's `Package.write_to_db`, row for row, without a genanki object per note.
-
-    genanki builds a Note (tag list, cached properties, checks) for every note in every
-    package, which was most of the time spent writing; here each note is one row and its
-    cards are those `PackageNote.cards` names (genanki's, but for nested cloze deletions,
-    which get their card as in Anki). Rows go in the same order in the same
-    transactions, so the database is the same to the byte (tests/test_package.py).
-    """
-    cursor.executescript(APKG_SCHEMA)
-    cursor.executescript(APKG_COL)
-    note_types: dict[int, _NoteType] = {}
-    for deck in decks:
-        gdeck = _Deck(deck.id, deck.name, deck.description, mod=deck.mod)
-        for note in deck.notes:
-            args = note.note_type
-            if args.id not in note_types:
-                note_types[args.id] = _note_type(args)
-            gdeck.add_model(note_types[args.id])
-        _write_deck_json(cursor, gdeck, timestamp)
-        for note in deck.notes:
-            _write_note(cursor, note, note_types[note.note_type.id], deck.id, id_gen)
-
-
-def _note_type(args: NoteTypeArgs) -> _NoteType:
-    return _NoteType(
-        args.id,
-        args.name,
-        fields=[{"name": name} for name in args.fields],
-        templates=[{"name": n, "qfmt": q, "afmt": a} for n, q, a in args.templates],
-        css=args.css,
-        model_type=genanki.Model.CLOZE if args.is_cloze else genanki.Model.FRONT_BACK,
-        mod=args.mod,
-    )
-
-
-def _write_deck_json(cursor: sqlite3.Cursor, gdeck: _Deck, timestamp: int) -> None:
-    """The deck and its note types into the `col` row, as genanki's `Deck.write_to_db` does."""
-    (decks_json,) = cursor.execute("SELECT decks FROM col").fetchone()
-    decks = json.loads(decks_json)
-    decks.update({str(gdeck.deck_id): gdeck.to_json()})
-    cursor.execute("UPDATE col SET decks = ?", (json.dumps(decks),))
-    (models_json,) = cursor.execute("SELECT models from col").fetchone()
-    models = json.loads(models_json)
-    models.update(
-        {model.model_id: model.to_json(timestamp, gdeck.deck_id) for model in gdeck.models.values()}
-    )
-    cursor.execute("UPDATE col SET models = ?", (json.dumps(models),))
-
-
-def _write_note(cursor: sqlite3.Cursor, note: PackageNote, model: _NoteType, deck_id: int, id_gen) -> None:
-    if len(model.fields) != len(note.fields):
-        raise ValueError(
-            f"note type {model.name!r} has {len(model.fields)} fields, the note {len(note.fields)}"
-        )
-    note_id = next(id_gen)
-    cursor.execute(
-        "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);",
-        (
-            note_id,
-            note.guid,
-            model.model_id,
-            note.mod,
-            -1,  # usn
-            " " + " ".join(note.tags) + " ",
-            "\x1f".join(note.fields),
-            note.fields[model.sort_field_index],
-            0,  # csum
-            0,  # flags
-            "",  # data
-        ),
-    )
-    for card_ord in note.cards:
-        cursor.execute(
-            "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
-            # id, nid, did, ord, mod, usn, type, queue, due, then ivl to flags 0, data ""
-            (
-                next(id_gen),
-                note_id,
-                deck_id,
-                card_ord,
-                note.mod,
-                -1,
-                0,
-                0,
-                note.due,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                "",
-            ),
-        )
-
-
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    archive.writestr(_entry(name), data)
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
+    # What writestr's `compresslevel` sets, for `open` too: `compress_level` since Python
+    # 3.13, `_compresslevel` before.
+    setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", ZIP_LEVEL)
     info.external_attr = 0o644 << 16
-    archive.writestr(info, data, compresslevel=ZIP_LEVEL)
+    return info

@@ -3,8 +3,10 @@
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import markdown
@@ -18,6 +20,7 @@ from deckgen.build import build
 from deckgen.cache import BuildCache, code_fingerprint
 from deckgen.cli import main
 from deckgen.errors import Problems
+from deckgen.identity import deck_id
 from deckgen.validate import read_deck, read_topic_file
 
 NOW = 1_800_000_000
@@ -195,6 +198,38 @@ def test_unchanged_packages_are_kept_and_changed_ones_written(real_cards, tmp_pa
     topic.write_text(topic.read_text(encoding="utf-8").replace("    front: ", "    front: Edited ", 1))
     written = build(real_cards, out, now=NOW + 60).work.packages_written
     assert set(written) == {"aws-containers.apkg", "aws-containers-ecr.apkg"}
+
+
+def _ids_by_deck(package: Path, tmp_path: Path) -> dict[int, list[tuple[str, int]]]:
+    """Each deck's (note GUID, id) and (GUID:ordinal, card id) in a package."""
+    database = tmp_path / "ids.db"
+    with zipfile.ZipFile(package) as archive:
+        database.write_bytes(archive.read("collection.anki2"))
+    connection = sqlite3.connect(database)
+    try:
+        rows = connection.execute(
+            "SELECT c.did, n.guid, n.id, c.ord, c.id FROM cards c JOIN notes n ON c.nid = n.id"
+        ).fetchall()
+    finally:
+        connection.close()
+    by_deck: dict[int, list[tuple[str, int]]] = {}
+    for deck, guid, note_id, ordinal, card_id in sorted(rows):
+        by_deck.setdefault(deck, []).extend([(guid, note_id), (f"{guid}:{ordinal}", card_id)])
+    return by_deck
+
+
+def test_one_edit_moves_the_ids_of_its_own_deck_only(real_cards, tmp_path):
+    out = tmp_path / "out"
+    build(real_cards, out, now=NOW)
+    before = _ids_by_deck(out / "aws-containers.apkg", tmp_path)
+    topic = real_cards / "ecr.yaml"
+    topic.write_text(topic.read_text(encoding="utf-8").replace("    front: ", "    front: Edited ", 1))
+    build(real_cards, out, now=NOW + 60)
+    after = _ids_by_deck(out / "aws-containers.apkg", tmp_path)
+    moved = [deck for deck in before if before[deck] != after[deck]]
+    assert moved == [deck_id("aws-containers", "ecr")]
+    # ...and the topic's own package gives its notes the ids they have in the whole deck's.
+    assert _ids_by_deck(out / "aws-containers-ecr.apkg", tmp_path)[moved[0]] == after[moved[0]]
 
 
 @pytest.mark.parametrize("damage", ["package changed", "package removed", "index damaged"])
