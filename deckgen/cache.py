@@ -5,7 +5,7 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
 - `BuildCache.topic_reader(read)`: the topic files as validated. A file's cards are
   kept under `source_key` (its bytes, its path, deckgen's code) and taken instead of
   reading the file again while that key is the same. A file with problems is never
-  kept, so its problems are reported on every build. (`topics/<topic>.json`) When
+  kept, so its problems are reported on every build. (`topics/<topic>.bin`) When
   there are many files to read, `read_ahead` reads them on every core first.
 - `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
   what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
@@ -13,18 +13,18 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
   it uses: a field is taken from the cache when its key is the same and each media
   file still has the same sha256. Only fields without problems are kept, so a field
   kept under a wider `html: allow` is checked again under a narrower one.
-  (`fields/<topic>.json`)
+  (`fields/<topic>.bin`)
 - `BuildCache.packages`: for each package in the out dir, the key it was written from
   and the sha256 it was written with; a package whose key and bytes are both
-  unchanged is left as it is. (`packages.json`)
+  unchanged is left as it is. (`packages.bin`)
 - `BuildCache.lock_is_ours`: whether the lock is, to the byte, the text this deckgen
   wrote for it last: then the new lock is the old text with only the changed notes'
-  lines written again (lock.patch_lock). (`lock.json`)
+  lines written again (lock.patch_lock). (`lock.bin`)
 
 "deckgen's code" is `code_fingerprint`: every source and data file of the installed
 package, so no edit to deckgen ever serves what its previous self made. The cache never
 changes the output: anything missing, stale, damaged or of another format is ignored
-and made again. Each cache file is a sha256 line then JSON. Nothing is written until
+and made again. Each cache file is a sha256 line, then its document (cache_files.py). Nothing is written until
 the build succeeds (`commit`). It is never published, and deleting it is always safe.
 """
 
@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache_files import PackageIndex, document_text, read_document
+from .cache_files import PackageIndex, document_bytes, document_source, read_document
 from .cache_keys import FORMAT, code_fingerprint, field_key, shard_path, source_key
-from .cache_topics import expect_type, topic_from_json, topic_json
+from .cache_topics import expect_type, topic_from_values, topic_values
 from .cards import Topic
 from .errors import Problem, Problems, display_path
 from .load import MAX_FILE_BYTES
@@ -50,8 +50,8 @@ from .workers import worker_pool
 CACHE_DIR = ".cache"  # under the build's out dir
 TOPICS_DIR = "topics"
 FIELDS_DIR = "fields"
-PACKAGES_FILE = "packages.json"
-LOCK_RECORD = "lock.json"
+PACKAGES_FILE = "packages.bin"
+LOCK_RECORD = "lock.bin"
 # Below this many bytes of topic files to read, one process reads them sooner than
 # several (starting them, and sending the cards back, costs about 0.1 s).
 READ_AHEAD_BYTES = 1_000_000
@@ -64,7 +64,7 @@ class CachedField:
     images: tuple[tuple[str, str, str], ...]  # each media file: (src as written, name, sha256)
 
 
-def _fields_from_json(document: dict) -> dict[str, CachedField]:
+def _fields_from_document(document: dict) -> dict[str, CachedField]:
     try:
         return {
             key: CachedField(expect_type(str, html), tuple(tuple(map(str, image)) for image in images))
@@ -104,7 +104,10 @@ class BuildCache:
         self.packages = PackageIndex(self.folder / PACKAGES_FILE)
         self._lock_record = self.folder / LOCK_RECORD
         self._sources: dict[str, str] = {}  # topic key -> its file's source key, this build
-        self._writes: dict[Path, dict | None] = {}  # cache file -> new content (None: delete)
+        # cache file -> its new bytes (None: delete). Bytes, not the document: a cold build
+        # at 100,000 cards keeps every topic's until it commits, and as lists and strings
+        # they took several times the memory.
+        self._writes: dict[Path, bytes | None] = {}
         self._kept: set[Path] = set()  # cache files that stay as they are
         self.topics_read: list[str] = []  # topic files read and validated, not taken from here
         self.fields_rendered: list[str] = []  # texts of the fields rendered, not taken from here
@@ -126,15 +129,16 @@ class BuildCache:
         stale, size = [], 0
         for key, path in topics:
             source = self._look_up(key, path)
-            if source is not None and _kept_source(shard_path(self.folder / TOPICS_DIR, key)) != source:
+            if source is not None and document_source(shard_path(self.folder / TOPICS_DIR, key)) != source:
                 stale.append((key, path))
                 size += path.stat().st_size
         workers = min(usable_cores(), len(stale))
         if workers < 2 or size < READ_AHEAD_BYTES:
             return []
         keys, paths = zip(*stale, strict=True)
+        sources = [self._looked_up[key] for key in keys]
         with worker_pool(workers) as pool:
-            results = pool.map(_read_alone, [read] * len(keys), keys, paths)
+            results = pool.map(_read_alone, [read] * len(keys), keys, paths, sources)
             for key, result in zip(keys, results, strict=True):
                 self._ahead[key] = (self._looked_up[key], result)
         return list(keys)
@@ -169,7 +173,7 @@ class BuildCache:
             shard = shard_path(self.folder / TOPICS_DIR, key)
             document = read_document(shard)  # (one at a time: all of them at once take much memory)
             if document.get("source") == source:
-                topic = topic_from_json(document.get("topic"))
+                topic = topic_from_values(document.get("topic"))
                 if topic is not None and topic.key == key:
                     self._kept.add(shard)
                     return topic
@@ -177,15 +181,13 @@ class BuildCache:
             ahead = self._ahead.pop(key, None)
             if ahead is not None and ahead[0] == source:  # read on another core, from these bytes
                 self.topics_read.append(key)
-                topic, found, encoded = ahead[1]
+                topic, found, kept = ahead[1]
                 problems.items.extend(found)
             else:
-                topic, encoded = self._read(read, key, path, problems), None
+                topic = self._read(read, key, path, problems)
+                kept = _topic_document(topic, source) if len(problems.items) == before else None
             # A file with problems is read again next time, so that they are reported again.
-            clean = topic is not None and len(problems.items) == before
-            if clean:
-                encoded = encoded or topic_json(topic)  # type: ignore[arg-type]
-            self._writes[shard] = {"source": source, "topic": encoded} if clean else None
+            self._writes[shard] = kept
             return topic
 
         return read_topic
@@ -216,7 +218,7 @@ class BuildCache:
                         field_key(media.cards_dir, resolved(r.base), r.text, r.allow, r.html)
                         for r in requests[start:end]
                     ]
-                entries = _fields_from_json(document)
+                entries = _fields_from_document(document)
                 for index in range(start, end):
                     entry = entries.get(keys[index])
                     if entry is not None:
@@ -256,12 +258,8 @@ class BuildCache:
                 entries[key] = [result.html, images]
             source = self._sources.get(topic, "")
             allow = sorted(requests[start].allow)
-            self._writes[shard] = {
-                "source": source,
-                "allow": allow,
-                "keys": keys[start:end],
-                "fields": entries,
-            }
+            document = {"source": source, "allow": allow, "keys": keys[start:end], "fields": entries}
+            self._writes[shard] = document_bytes(document)
 
     def lock_is_ours(self, lock_path: Path, text: str) -> bool:
         """Whether `text`, the lock at `lock_path`, is the text this deckgen last wrote
@@ -271,7 +269,7 @@ class BuildCache:
     def keep_lock(self, lock_path: Path, text: str) -> None:
         """The lock this build leaves at `lock_path` is `text`, as `dump_lock` wrote it."""
         if not self.lock_is_ours(lock_path, text):
-            self._writes[self._lock_record] = _lock_document(lock_path, text)
+            self._writes[self._lock_record] = document_bytes(_lock_document(lock_path, text))
 
     def commit(self, packages: list[Path] | None) -> None:
         """Write what this build read, rendered and packaged; forget what it no longer has.
@@ -282,15 +280,15 @@ class BuildCache:
         """
         index = self.packages.document(packages) if packages is not None else None
         if index is not None:
-            self._writes[self.packages.path] = index
+            self._writes[self.packages.path] = document_bytes(index)
         try:
             with StagedFiles() as staged:
-                for path, document in self._writes.items():
-                    if document is not None:
+                for path, data in self._writes.items():
+                    if data is not None:
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        staged.write_text(path, document_text(document))
+                        staged.write_bytes(path, data)
                 staged.commit()
-            keep = self._kept | {path for path, document in self._writes.items() if document}
+            keep = self._kept | {path for path, data in self._writes.items() if data}
             for folder in (self.folder / TOPICS_DIR, self.folder / FIELDS_DIR):
                 for path in folder.iterdir() if folder.is_dir() else ():
                     if path not in keep:  # topics that are gone, files of killed builds
@@ -299,31 +297,20 @@ class BuildCache:
             pass
 
 
-def _kept_source(shard: Path) -> str | None:
-    """The source key a topic's cache file was kept under, from its first bytes only (the
-    keys are sorted: "format", then "source"); the whole file is checked when it is read."""
-    try:
-        with shard.open("rb") as file:
-            head = file.read(256)
-    except OSError:
-        return None
-    prefix = f'{{"format":{FORMAT},"source":"'.encode()
-    body = head.partition(b"\n")[2]
-    if not body.startswith(prefix):
-        return None
-    return body[len(prefix) : len(prefix) + 64].decode("ascii", "replace")
+# A topic read in a worker: the topic, the problems found, and its cache file if clean.
+ReadAlone = tuple["Topic | None", list[Problem], "bytes | None"]
 
 
-# A topic read in a worker: the topic, the problems found, and its cache JSON if clean.
-ReadAlone = tuple["Topic | None", list[Problem], object]
-
-
-def _read_alone(read: TopicReader, key: str, path: Path) -> ReadAlone:
+def _read_alone(read: TopicReader, key: str, path: Path, source: str) -> ReadAlone:
     """In a worker process (`read_ahead`): one topic file read and validated."""
     problems = Problems()
     topic = read(key, path, problems)
-    clean = topic is not None and not problems.items
-    return topic, problems.items, topic_json(topic) if clean else None  # type: ignore[arg-type]
+    return topic, problems.items, None if problems.items else _topic_document(topic, source)
+
+
+def _topic_document(topic: Topic | None, source: str) -> bytes | None:
+    """The cache file of a topic read without problems (None: none to keep)."""
+    return None if topic is None else document_bytes({"source": source, "topic": topic_values(topic)})
 
 
 def _lock_document(lock_path: Path, text: str) -> dict:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from . import __version__
 
 # Bump when the layout of a cache file changes; older files are then ignored.
-FORMAT = 2
+FORMAT = 3
 _DATA_SUFFIXES = {".py", ".css", ".js", ".json", ".yaml"}
 
 
@@ -63,4 +63,4 @@ def source_key(path: Path, display: str, data: bytes) -> str:
 
 def shard_path(folder: Path, topic_key: str) -> Path:
     """The cache file of one topic (topic keys may hold '/', file names may not)."""
-    return folder / f"{quote(topic_key, safe='')}.json"
+    return folder / f"{quote(topic_key, safe='')}.bin"

@@ -1,8 +1,10 @@
-"""Beside cache.py: topics as JSON, every field of Card and Topic by its declared type.
+"""Beside cache.py: topics as plain values (lists, dicts, strings, numbers), every field
+of Card and Topic by its declared type.
 
 The build cache (cache.py) keeps each topic file's cards as validated; this module turns
-a Topic into JSON and back. Reading back 20,000 cards is on every rebuild's path, so the
-reader is a function made once per type (`_decoder`), not a look at each value's type.
+a Topic into plain values and back (cache_files.py writes them). Reading back 20,000
+cards is on every rebuild's path, so the reader is a function made once per type
+(`_decoder`), not a look at each value's type.
 """
 
 from __future__ import annotations
@@ -85,11 +87,12 @@ def expect_type(kind, value):
     return value
 
 
-def topic_json(topic: Topic) -> object:
+def topic_values(topic: Topic) -> object:
+    """The topic as values JSON or marshal can hold."""
     return _encode(topic)
 
 
-def topic_from_json(document: object) -> Topic | None:
+def topic_from_values(document: object) -> Topic | None:
     try:
         return _decoder(Topic)(document)  # type: ignore[return-value]
     except (KeyError, TypeError, ValueError):

@@ -86,6 +86,7 @@ def contents_of(package: AnkiPackage) -> PackageContents:
     deck_of: dict[int, int] = {}
     for card in package.cards:
         deck_of[card.note_id] = min(deck_of.get(card.note_id, card.deck_id), card.deck_id)
+
     # In the order a learner sees them: by deck name (as Anki lists decks), then in the
     # order the package counts them (a deck's own, deckgen's authoring order).
     def deck_name(note) -> str:

@@ -304,6 +304,12 @@ class StagedFiles:
             temporary.write_text(text, encoding="utf-8")
         return temporary
 
+    def write_bytes(self, final: Path, data: bytes) -> Path:
+        temporary = self.stage(final)
+        with naming(final):
+            temporary.write_bytes(data)
+        return temporary
+
     def copy(self, final: Path, source: Path) -> Path:
         temporary = self.stage(final)
         with naming(final):

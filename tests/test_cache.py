@@ -1,7 +1,5 @@
 """The build cache (cache.py) saves time and never changes a byte of the output."""
 
-import hashlib
-import json
 import shutil
 import sqlite3
 import subprocess
@@ -14,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from deckgen import cache as cache_module
-from deckgen import cache_keys, package_writing
+from deckgen import cache_files, cache_keys, package_writing
 from deckgen import render as render_module
 from deckgen.build import build
 from deckgen.cache import BuildCache, code_fingerprint
@@ -34,8 +32,8 @@ def published(out: Path) -> dict[str, bytes]:
 
 def shards(out: Path) -> list[Path]:
     """The cache files of the topics: their cards as read, and their rendered fields."""
-    return sorted((out / ".cache" / "topics").glob("*.json")) + sorted(
-        (out / ".cache" / "fields").glob("*.json")
+    return sorted((out / ".cache" / "topics").glob("*.bin")) + sorted(
+        (out / ".cache" / "fields").glob("*.bin")
     )
 
 
@@ -100,15 +98,14 @@ def test_entry_of_another_format_or_with_a_checksum_but_wrong_shape_is_ignored(
     out = tmp_path / "out"
     build(real_cards, out, now=NOW)
     for number, path in enumerate(shards(out)):
-        document = json.loads(path.read_bytes().partition(b"\n")[2])
+        document = cache_files.read_document(path)
         if number % 2:
             document["format"] = cache_keys.FORMAT + 1
         else:
             for key in ("fields", "topic"):  # rendered fields; cards as read
                 if key in document:
                     document[key] = {entry: [42, "not a list"] for entry in document[key]}
-        body = json.dumps(document).encode()
-        path.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+        path.write_bytes(cache_files.document_bytes(document))
     build(real_cards, out, now=NOW)
     assert published(out) == uncached
 
@@ -171,7 +168,7 @@ def test_removed_topic_leaves_the_cache(real_cards, tmp_path):
     config.write_text(config.read_text(encoding="utf-8").replace("  - ecr\n", ""), encoding="utf-8")
     (real_cards / "ecr.yaml").unlink()
     build(real_cards, out, now=NOW + 60)
-    assert [p.name for p in shards(out)] == [name for name in before if name != "ecr.json"]
+    assert [p.name for p in shards(out)] == [name for name in before if name != "ecr.bin"]
 
 
 def test_rendering_and_packaging_on_every_core_give_the_same_bytes(
@@ -243,7 +240,7 @@ def test_package_changed_on_disk_is_written_again(real_cards, tmp_path, uncached
     elif damage == "package removed":
         package.unlink()
     else:
-        index = out / ".cache" / "packages.json"
+        index = out / ".cache" / "packages.bin"
         index.write_bytes(index.read_bytes().replace(b'"aws', b'"AWS', 1))
     assert build(real_cards, out, now=NOW).work.packages_written
     assert published(out) == uncached
