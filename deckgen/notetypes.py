@@ -9,14 +9,14 @@ refuses a change, so edit the fields here only with that in mind.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
 from pygments.formatters import HtmlFormatter
 
 from .cards import NoteTypeDecl
 from .schema import cloze_numbers
-from .templates import cloze_fields, makes_card
+from .templates import cloze_fields, field_is_empty, makes_card
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,24 @@ class NoteTypeSpec:
         each card's template ordinal (from 0), or for a cloze note type each deletion's
         number less one. The one answer that packages, the preview and the manifest use.
         """
-        by_name = dict(zip(self.fields, values, strict=True))
         if self.is_cloze:
+            by_name = dict(zip(self.fields, values, strict=True))
             question = self.templates[0][1]
             numbers = {n for name in cloze_fields(question) for n in cloze_numbers(by_name.get(name, ""))}
             return [number - 1 for number in sorted(numbers)]
-        return [
-            index
-            for index, (_name, question, _answer) in enumerate(self.templates)
-            if makes_card(question, by_name)
-        ]
+        filled = tuple(not field_is_empty(value) for value in values)
+        return list(_standard_ordinals(self.templates, self.fields, filled))
+
+
+@lru_cache(maxsize=4096)
+def _standard_ordinals(
+    templates: tuple[tuple[str, str, str], ...], fields: tuple[str, ...], filled: tuple[bool, ...]
+) -> tuple[int, ...]:
+    """The cards of a standard note type's note, given which of its fields are filled:
+    all that Anki looks at (templates.makes_card), so asked once per note type and
+    pattern of empty fields rather than once per note."""
+    by_name = {name: "filled" if full else "" for name, full in zip(fields, filled, strict=True)}
+    return tuple(index for index, (_n, question, _a) in enumerate(templates) if makes_card(question, by_name))
 
 
 _EXTRA = '{{#Extra}}<div class="extra">{{Extra}}</div>{{/Extra}}'

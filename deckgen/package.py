@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import marshal
 import os
 import shutil
 import sqlite3
@@ -246,11 +247,11 @@ def package_key(job: PackageJob, deck_digests: dict[int, bytes] | None = None) -
 
 def _deck_digest(deck: PackageDeck) -> bytes:
     digest = hashlib.sha256(repr((deck.id, deck.name, deck.description, deck.mod, deck.first_id)).encode())
-    note_types = {}
-    for note in deck.notes:
-        note_types[note.note_type.id] = note.note_type
-        fields = (note.guid, note.note_type.id, tuple(note.fields), note.tags, note.mod, note.due, note.cards)
-        digest.update(repr(fields).encode())
+    note_types = {note.note_type.id: note.note_type for note in deck.notes}
+    # marshal's version 2 writes equal values as equal bytes (later versions also write
+    # whether objects are shared); one call for the deck, not a repr per note.
+    notes = [(n.guid, n.note_type.id, n.fields, n.tags, n.mod, n.due, n.cards) for n in deck.notes]
+    digest.update(marshal.dumps(notes, 2))
     digest.update(repr(sorted(note_types.items())).encode())
     return digest.digest()
 
