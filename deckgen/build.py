@@ -22,12 +22,13 @@ from .cache import CACHE_DIR, BuildCache
 from .check import check_identity
 from .compile import Progress, compile_deck, fewer_collections
 from .errors import display_path
-from .identity import Stamping
+from .identity import Stamping, build_time
 from .lock import LOCK_FILE
 from .output import StagedFiles, Waiting, exclusive, remove_temporaries, writing_to
 from .package import PackageJob, package_key, plan_packages
 from .package_writing import package_workers, write_packages
 from .preview import PREVIEW_DIR
+from .rebuild import rebuild_changed, remember
 from .report import PackageSummary, TopicSummary, report_texts, stale_packages, summaries
 
 
@@ -41,6 +42,9 @@ class BuildWork:
     # Seconds spent in each step (read, render, identify, package, report): bench/run.py
     # prints them, so that a slower build shows where it got slower.
     phases: dict[str, float] = field(default_factory=dict)
+    # Only the edited topics went through the steps, the others taken as the last build
+    # packaged them (rebuild.py).
+    quick: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,21 @@ def _build_with(
 ) -> BuildResult:
     clock = _Clock()
     cache = BuildCache(out_dir)
-    compiled = compile_deck(cards_dir, cache, progress)
-    clock.lap("render", minus={"read": cache.read_seconds})
-    ours = cache.lock_is_ours
-    checked = check_identity(compiled, locked=locked, now=now, out_dir=out_dir, lock_is_ours=ours)
-    jobs = plan_packages(checked.identified)
-    clock.lap("identify")
+    now = build_time() if now is None else now
+    # Only some topic files edited since the last build: only they go through the steps
+    # (rebuild.py); anything else takes the full pipeline, which says what changed.
+    rebuilt = None if locked else rebuild_changed(cards_dir, cache, now, progress, clock.lap)
+    if rebuilt is not None:
+        compiled, checked, jobs = rebuilt.compiled, rebuilt.checked, rebuilt.jobs
+    else:
+        cache = BuildCache(out_dir)  # (the quick way may have read part of it)
+        clock = _Clock()
+        compiled = compile_deck(cards_dir, cache, progress)
+        clock.lap("render", minus={"read": cache.read_seconds})
+        ours = cache.lock_is_ours
+        checked = check_identity(compiled, locked=locked, now=now, out_dir=out_dir, lock_is_ours=ours)
+        jobs = plan_packages(checked.identified)
+        clock.lap("identify")
     packages, topics = summaries(compiled, jobs, out_dir)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,9 +156,11 @@ def _build_with(
             else:
                 files[job.name] = staged.stage(final)
                 pending.append((files[job.name], job, key))
-        write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool)
+        rows = write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool)
         for temporary, job, key in pending:
             cache.packages.wrote(out_dir / job.name, key, temporary)
+        whole_written = bool(pending) and pending[0][1] is jobs[0]
+        remember(cache, compiled, checked, jobs, rows if whole_written else {}, rebuilt)
         clock.lap("package")
         for name, text in report_texts(checked.identified, packages, topics, files).items():
             staged.write_text(out_dir / name, text)
@@ -162,6 +177,7 @@ def _build_with(
         tuple(cache.fields_rendered),
         tuple(job.name for _t, job, _k in pending),
         clock.phases,
+        rebuilt is not None,
     )
     lock_written = checked.new_lock_text != checked.old_lock_text
     stamping = checked.identified.stamping

@@ -52,6 +52,8 @@ TOPICS_DIR = "topics"
 FIELDS_DIR = "fields"
 PACKAGES_FILE = "packages.bin"
 LOCK_RECORD = "lock.bin"
+DECKS_DIR = "decks"  # each topic's deck as the last build wrote it (rebuild.py)
+BUILD_RECORD = "build.bin"  # what the last build built from (rebuild.py)
 # Below this many bytes of topic files to read, one process reads them sooner than
 # several (starting them, and sending the cards back, costs about 0.1 s).
 READ_AHEAD_BYTES = 1_000_000
@@ -142,6 +144,22 @@ class BuildCache:
             for key, result in zip(keys, results, strict=True):
                 self._ahead[key] = (self._looked_up[key], result)
         return list(keys)
+
+    def source_of(self, key: str, path: Path) -> str | None:
+        """A topic file's source key (None: unreadable or too large, for its reader to say)."""
+        return self._look_up(key, path)
+
+    def shard(self, kind: str, key: str) -> Path:
+        """The cache file of one topic: TOPICS_DIR, FIELDS_DIR or DECKS_DIR."""
+        return shard_path(self.folder / kind, key)
+
+    def keep(self, path: Path) -> None:
+        """The cache file at `path` stays as it is."""
+        self._kept.add(path)
+
+    def put(self, path: Path, data: bytes | None) -> None:
+        """The cache file at `path` becomes `data` (None: removed) if the build succeeds."""
+        self._writes[path] = data
 
     def _look_up(self, key: str, path: Path) -> str | None:
         """A topic file's source key (None: not to be kept), read once per build."""
@@ -288,8 +306,14 @@ class BuildCache:
                         path.parent.mkdir(parents=True, exist_ok=True)
                         staged.write_bytes(path, data)
                 staged.commit()
+            for path, data in self._writes.items():
+                if data is None and path.parent == self.folder:  # (the topics' folders are swept below)
+                    path.unlink(missing_ok=True)
             keep = self._kept | {path for path, data in self._writes.items() if data}
-            for folder in (self.folder / TOPICS_DIR, self.folder / FIELDS_DIR):
+            folders = [self.folder / TOPICS_DIR, self.folder / FIELDS_DIR]
+            if packages is not None:  # (a command that only compiled leaves the decks as they are)
+                folders.append(self.folder / DECKS_DIR)
+            for folder in folders:
                 for path in folder.iterdir() if folder.is_dir() else ():
                     if path not in keep:  # topics that are gone, files of killed builds
                         path.unlink(missing_ok=True)

@@ -81,7 +81,7 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _topic_files(cards_dir: Path) -> list[tuple[str, Path]]:
+def topic_files(cards_dir: Path) -> list[tuple[str, Path]]:
     """The topic files (key, path) that read_deck reads, in its order: asked of read_deck
     itself (reading only the deck config), so that the two never disagree."""
     found: list[tuple[str, Path]] = []
@@ -104,7 +104,7 @@ def compile_deck(
     """
     problems = Problems()
     if cache:
-        cache.read_ahead(_topic_files(cards_dir), read_topic_file)
+        cache.read_ahead(topic_files(cards_dir), read_topic_file)
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file
     deck = read_deck(cards_dir, problems, read)
     render = partial(render_fields, cards_dir, progress=progress)

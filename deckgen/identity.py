@@ -237,21 +237,32 @@ def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
         )
         for rc in compiled.cards
     }
-    type_hashes = {}
-    for key in sorted({rc.card.type for rc in compiled.cards}):
-        spec = note_types[key]
+    type_hashes = note_type_hashes(compiled, {rc.card.type for rc in compiled.cards})
+    namespace = compiled.deck.config.namespace
+    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes(compiled), now, namespace)
+    return Identified(compiled, stamping, values, now, old_lock.namespace)
+
+
+def note_type_hashes(compiled: CompiledDeck, keys: set[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The note types of these card types, as `stamp` takes them: key -> (hash, fields)."""
+    hashes = {}
+    for key in sorted(keys):
+        spec = compiled.note_types[key]
         parts = (spec.label, spec.fields, spec.templates, spec.style())
         if spec.own:  # (kept out of the built-in ones' hash, which published decks hold)
             parts += (spec.id, spec.is_cloze)
-        type_hashes[key] = (content_hash(*parts), spec.fields)
+        hashes[key] = (content_hash(*parts), spec.fields)
+    return hashes
+
+
+def deck_hashes(compiled: CompiledDeck) -> dict[str, tuple[str, str]]:
+    """The root deck and each topic's, as `stamp` takes them: key -> (full name, hash)."""
     root_name = compiled.root_name()
-    deck_hashes = {ROOT: (root_name, content_hash(root_name, compiled.root_description()))}
+    hashes = {ROOT: (root_name, content_hash(root_name, compiled.root_description()))}
     for topic in compiled.deck.topics:
         name = compiled.deck_name(topic.key)
-        deck_hashes[topic.key] = (name, content_hash(name, ""))
-    namespace = compiled.deck.config.namespace
-    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes, now, namespace)
-    return Identified(compiled, stamping, values, now, old_lock.namespace)
+        hashes[topic.key] = (name, content_hash(name, ""))
+    return hashes
 
 
 def identity_problems(identified: Identified, lock_display: str) -> list[Problem]:

@@ -29,7 +29,7 @@ from .cards import topic_slug
 from .identity import Identified, deck_id, note_guid, note_type_id
 from .lock import ROOT
 from .output import with_path
-from .package_database import first_ids, write_collection
+from .package_database import DeckRows, KeptDeck, first_ids, write_collection
 from .schema import RETIRED_TOPIC
 
 # SQLite's primary result code for a full disk (the scratch database fills it first).
@@ -72,15 +72,28 @@ class PackageDeck:
     mod: int
     notes: tuple[PackageNote, ...]
     first_id: int = 0  # its notes' and cards' ids count from here (package_database.first_ids)
+    # Instead of `notes`: the rows the last build wrote for this deck, whose notes have
+    # not changed since (rebuild.py); valid while the deck keeps its `first_id`.
+    kept: KeptDeck | None = None
+
+    @property
+    def note_count(self) -> int:
+        return self.kept.notes if self.kept else len(self.notes)
+
+    @property
+    def card_count(self) -> int:
+        return self.kept.cards if self.kept else sum(len(note.cards) for note in self.notes)
 
     @property
     def ids(self) -> int:
         """How many note and card ids the deck takes."""
-        return len(self.notes) + sum(len(note.cards) for note in self.notes)
+        return self.note_count + self.card_count
 
     @property
     def newest(self) -> int:
         """The newest change time of the deck and its notes."""
+        if self.kept:
+            return self.kept.newest
         return max([note.mod for note in self.notes], default=self.mod)
 
 
@@ -95,11 +108,11 @@ class PackageJob:
 
     @property
     def notes(self) -> int:
-        return sum(len(deck.notes) for deck in self.decks)
+        return sum(deck.note_count for deck in self.decks)
 
     @property
     def cards(self) -> int:
-        return sum(len(note.cards) for deck in self.decks for note in deck.notes)
+        return sum(deck.card_count for deck in self.decks)
 
 
 def package_name(namespace: str, topic: str | None = None) -> str:
@@ -109,13 +122,20 @@ def package_name(namespace: str, topic: str | None = None) -> str:
     return f"{namespace}-{topic_slug(topic)}.apkg"
 
 
-def plan_packages(identified: Identified) -> list[PackageJob]:
-    """The whole deck's package, then one per topic, then the retired cards' (if any)."""
+# A topic whose deck the last build wrote, unchanged since (rebuild.py): its rows, and
+# its media (file under cards/, name in the package).
+Kept = tuple[KeptDeck, tuple[tuple[Path, str], ...]]
+
+
+def plan_packages(identified: Identified, kept: dict[str, Kept] | None = None) -> list[PackageJob]:
+    """The whole deck's package, then one per topic, then the retired cards' (if any).
+    The topics in `kept` take their decks from there rather than from their cards."""
     compiled, lock = identified.compiled, identified.stamping.lock
+    kept = kept or {}
     namespace = compiled.deck.config.namespace
-    note_types = _note_types(
-        identified, {rc.card.type for rc in compiled.cards} | {n.type for n in identified.retired}
-    )
+    types = {rc.card.type for rc in compiled.cards} | {n.type for n in identified.retired}
+    types |= {key for deck, _media in kept.values() for key in deck.types}
+    note_types = _note_types(identified, types)
     root_name = compiled.root_name()
     root = PackageDeck(
         deck_id(namespace), root_name, compiled.root_description(), lock.decks[ROOT].changed, ()
@@ -125,6 +145,21 @@ def plan_packages(identified: Identified) -> list[PackageJob]:
     position = 0
     cards_by_topic = compiled.cards_by_topic()
     for topic in compiled.deck.topics:
+        if topic.key in kept:
+            kept_deck, kept_media = kept[topic.key]
+            decks.append(
+                PackageDeck(
+                    deck_id(namespace, topic.key),
+                    compiled.deck_name(topic.key),
+                    "",
+                    lock.decks[topic.key].changed,
+                    (),
+                    kept=replace(kept_deck, note_types=tuple(note_types[key] for key in kept_deck.types)),
+                )
+            )
+            medias.append(kept_media)
+            position += kept_deck.notes
+            continue
         notes = []
         media: dict[str, Path] = {}
         for rc in cards_by_topic[topic.key]:
@@ -235,17 +270,19 @@ def package_key(job: PackageJob, deck_digests: dict[int, bytes] | None = None) -
     digest = hashlib.sha256(repr((sqlite3.sqlite_version, zlib.ZLIB_RUNTIME_VERSION)).encode())
     for deck in job.decks:
         if deck_digests is None:
-            digest.update(_deck_digest(deck))
+            digest.update(deck_digest(deck))
         else:
             if id(deck) not in deck_digests:
-                deck_digests[id(deck)] = _deck_digest(deck)
+                deck_digests[id(deck)] = deck_digest(deck)
             digest.update(deck_digests[id(deck)])
     for source, name in sorted(set(job.media), key=lambda item: item[1]):
         digest.update(repr((name, hashlib.sha256(source.read_bytes()).hexdigest())).encode())
     return digest.hexdigest()
 
 
-def _deck_digest(deck: PackageDeck) -> bytes:
+def deck_digest(deck: PackageDeck) -> bytes:
+    if deck.kept is not None:
+        return deck.kept.digest
     digest = hashlib.sha256(repr((deck.id, deck.name, deck.description, deck.mod, deck.first_id)).encode())
     note_types = {note.note_type.id: note.note_type for note in deck.notes}
     # marshal's version 2 writes equal values as equal bytes (later versions also write
@@ -256,8 +293,9 @@ def _deck_digest(deck: PackageDeck) -> bytes:
     return digest.digest()
 
 
-def write_package(path: Path, job: PackageJob) -> None:
-    """Write `job`'s .apkg to `path` (which should be a temporary name)."""
+def write_package(path: Path, job: PackageJob) -> dict[int, DeckRows]:
+    """Write `job`'s .apkg to `path` (which should be a temporary name). Returns each
+    deck's rows, by deck id (rebuild.py keeps them)."""
     decks, media = job.decks, job.media
     # Named after `path`, hidden, and ending in .tmp: a killed build's leftover is cleared
     # with the package's own (output.remove_leftovers).
@@ -271,7 +309,7 @@ def write_package(path: Path, job: PackageJob) -> None:
             # a byte of the file.
             connection.execute("PRAGMA synchronous = OFF")
             connection.execute("PRAGMA journal_mode = MEMORY")
-            write_collection(connection, decks)
+            rows = write_collection(connection, decks)
             connection.commit()
         finally:
             connection.close()
@@ -293,6 +331,7 @@ def write_package(path: Path, job: PackageJob) -> None:
         raise with_path(error, path)  # noqa: B904
     finally:
         os.unlink(db_path)
+    return rows
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:

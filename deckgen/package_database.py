@@ -22,6 +22,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import genanki
@@ -63,6 +64,25 @@ def first_ids(mods: Sequence[int], sizes: Sequence[int]) -> list[int]:
     return starts
 
 
+# A deck's rows: (note rows, card rows), as `write_collection` inserts them.
+DeckRows = tuple[list[tuple], list[tuple]]
+
+
+@dataclass(frozen=True)
+class KeptDeck:
+    """A deck as the last build wrote it (rebuild.py keeps it for decks whose notes did
+    not change): its rows, with ids counted from `first_id`."""
+
+    first_id: int
+    rows: DeckRows
+    types: tuple[str, ...]  # the card types its notes have, in the order they first come
+    notes: int
+    cards: int
+    newest: int  # the newest change time of the deck and its notes
+    digest: bytes  # package.deck_digest of the deck as it was written
+    note_types: tuple[NoteTypeArgs, ...] = ()  # of `types`, as this build packages them
+
+
 class _NoteType(genanki.Model):
     def __init__(self, *args, mod: int, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,8 +101,9 @@ class _Deck(genanki.Deck):
         return super().to_json() | {"mod": self.mod}
 
 
-def write_collection(connection: sqlite3.Connection, decks: Sequence[PackageDeck]) -> None:
-    """The collection of a package holding `decks` (the root first), into `connection`."""
+def write_collection(connection: sqlite3.Connection, decks: Sequence[PackageDeck]) -> dict[int, DeckRows]:
+    """The collection of a package holding `decks` (the root first), into `connection`.
+    Returns each deck's rows, by deck id."""
     cursor = connection.cursor()
     cursor.executescript(APKG_SCHEMA)
     cursor.executescript(APKG_COL)
@@ -90,21 +111,29 @@ def write_collection(connection: sqlite3.Connection, decks: Sequence[PackageDeck
     deck_json, model_json = {}, {}
     note_rows: list[tuple] = []
     card_rows: list[tuple] = []
+    rows: dict[int, DeckRows] = {}
     for deck in decks:
         used = {}
-        for note in deck.notes:
-            args = note.note_type
+        for args in deck.kept.note_types if deck.kept else (note.note_type for note in deck.notes):
             if args.id not in note_types:
                 note_types[args.id] = _note_type(args)
             used[args.id] = note_types[args.id]
         deck_json[str(deck.id)] = _Deck(deck.id, deck.name, deck.description, mod=deck.mod).to_json()
         # genanki gives a note type the id of the last deck that uses it.
         model_json.update({str(i): model.to_json(0, deck.id) for i, model in used.items()})
-        _rows(deck, note_types, note_rows, card_rows)
+        if deck.kept is not None:
+            if deck.kept.first_id != deck.first_id:
+                raise ValueError(f"deck {deck.name!r} was kept with other ids")
+            rows[deck.id] = deck.kept.rows
+        else:
+            rows[deck.id] = _rows(deck, note_types)
+        note_rows += rows[deck.id][0]
+        card_rows += rows[deck.id][1]
     _update_json(cursor, "decks", deck_json)
     _update_json(cursor, "models", model_json)
     cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows)
     cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+    return rows
 
 
 def _update_json(cursor: sqlite3.Cursor, column: str, entries: dict) -> None:
@@ -112,7 +141,9 @@ def _update_json(cursor: sqlite3.Cursor, column: str, entries: dict) -> None:
     cursor.execute(f"UPDATE col SET {column} = ?", (json.dumps(json.loads(text) | entries),))  # noqa: S608
 
 
-def _rows(deck: PackageDeck, note_types: dict, note_rows: list, card_rows: list) -> None:
+def _rows(deck: PackageDeck, note_types: dict) -> DeckRows:
+    note_rows: list[tuple] = []
+    card_rows: list[tuple] = []
     ids = itertools.count(deck.first_id)
     for note in deck.notes:
         model = note_types[note.note_type.id]
@@ -143,6 +174,7 @@ def _rows(deck: PackageDeck, note_types: dict, note_rows: list, card_rows: list)
             (next(ids), note_id, deck.id, ordinal, note.mod, -1, 0, 0, note.due, 0, 0, 0, 0, 0, 0, 0, 0, "")
             for ordinal in note.cards
         )
+    return note_rows, card_rows
 
 
 def _note_type(args: NoteTypeArgs) -> _NoteType:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .compile import Progress
 from .package import PackageJob, write_package
+from .package_database import DeckRows
 from .render import usable_cores
 from .workers import worker_pool
 
@@ -46,9 +47,9 @@ def write_packages(
     total: int,
     progress: Progress | None,
     pool: ProcessPoolExecutor | None,
-) -> None:
+) -> dict[int, DeckRows]:
     """Write each (temporary, job): the first here, the others meanwhile in `pool` (on
-    the other cores) when there are many."""
+    the other cores) when there are many. Returns the first's rows by deck id."""
 
     def wrote_one() -> None:
         nonlocal done
@@ -57,14 +58,22 @@ def write_packages(
             progress("package", done, total)
 
     rest = pending[1:]
+    first: dict[int, DeckRows] = {}
     if pool is None or not rest or sum(job.notes for _path, job, _key in rest) < PARALLEL_NOTES:
-        for temporary, job, _key in pending:
-            write_package(temporary, job)
+        for index, (temporary, job, _key) in enumerate(pending):
+            rows = write_package(temporary, job)
+            first = rows if index == 0 else first
             wrote_one()
-        return
-    futures = [pool.submit(write_package, temporary, job) for temporary, job, _key in rest]
-    write_package(pending[0][0], pending[0][1])
+        return first
+    futures = [pool.submit(_write_elsewhere, temporary, job) for temporary, job, _key in rest]
+    first = write_package(pending[0][0], pending[0][1])
     wrote_one()
     for future in as_completed(futures):
         future.result()
         wrote_one()
+    return first
+
+
+def _write_elsewhere(path: Path, job: PackageJob) -> None:
+    """write_package in a worker, sending nothing back."""
+    write_package(path, job)

@@ -31,10 +31,15 @@ def published(out: Path) -> dict[str, bytes]:
 
 
 def shards(out: Path) -> list[Path]:
-    """The cache files of the topics: their cards as read, and their rendered fields."""
-    return sorted((out / ".cache" / "topics").glob("*.bin")) + sorted(
-        (out / ".cache" / "fields").glob("*.bin")
-    )
+    """The cache files of the topics: their cards as read, their rendered fields, their
+    decks as packaged, and the record of the build (rebuild.py)."""
+    cache = out / ".cache"
+    return [
+        *sorted((cache / "topics").glob("*.bin")),
+        *sorted((cache / "fields").glob("*.bin")),
+        *sorted((cache / "decks").glob("*.bin")),
+        *sorted(cache.glob("build.bin")),
+    ]
 
 
 @pytest.fixture

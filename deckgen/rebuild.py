@@ -1,0 +1,350 @@
+"""A rebuild after edits: only the edited topics go through the pipeline.
+
+Every build that succeeds without warnings leaves a record beside its cache (cache.py):
+what it built from (deckgen's code, deck.yaml as read, the lock it wrote, each topic
+file's source key, card ids, media and retired entries) and each topic's deck as it
+wrote it in the whole deck's package (`decks/<topic>.bin`: the rows, their ids, the
+deck's hash). The next build compares: when only the bytes of some topic files differ,
+and those topics still hold the same cards in the same order with the same retired
+entries (an edit changed what cards say, not which cards there are), it reads,
+renders and identifies only those topics, and packages every other topic from its
+rows. At 20,000 cards that skips the per-note work of 99 topics out of 100.
+
+Anything else is for the full pipeline (build.py), which finds and reports it as it
+always does: a topic added, removed, renamed or reordered, a card added, removed or
+moved, a problem or a warning, deck.yaml, a media file, the lock or deckgen changed, a
+change of identity (a type or a GUID), a `--locked` build. Both give the same bytes
+(tests/test_rebuild.py).
+
+    record (cache) + topic files -> changed topics -> compile, identify them
+      -> stamp against the lock (unchanged notes as the lock has them)
+      -> plan_packages with the other topics kept -> build.py writes as usual
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from .cache import BUILD_RECORD, DECKS_DIR, FIELDS_DIR, TOPICS_DIR, BuildCache
+from .cache_files import document_bytes, read_document
+from .cache_keys import code_fingerprint
+from .cards import Deck, Topic
+from .check import Checked
+from .compile import CompiledDeck, Progress, topic_files
+from .config import check_cards_of_own_types, read_config
+from .errors import Problems, display_path
+from .identity import Identified, NoteContent, content_hash, deck_hashes, note_type_hashes, stamp
+from .lock import LOCK_FILE, parse_lock, patch_lock
+from .package import Kept, PackageJob, deck_digest, plan_packages
+from .package_database import DeckRows, KeptDeck
+from .render import MediaFiles, RenderedCard, render_deck, render_fields
+from .retire import RetiredNote
+from .schema import CONFIG_FILE
+from .validate import read_topic_file
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What the quick way found: as check_identity and plan_packages give it."""
+
+    compiled: CompiledDeck
+    checked: Checked
+    jobs: list[PackageJob]
+    record: dict  # the build record it started from
+    changed_topics: tuple[str, ...]
+
+
+def rebuild_changed(
+    cards_dir: Path, cache: BuildCache, now: int, progress: Progress | None = None, lap=None
+) -> Rebuilt | None:
+    """The deck checked and planned the quick way, or None where the full pipeline must
+    run (nothing is written either way; `cache` holds what the build will keep, and
+    should not be used again for a full build if this returns None). `lap(phase)`
+    ends a phase of the build's clock (build.py)."""
+    record = read_document(cache.folder / BUILD_RECORD)
+    if record.get("code") != code_fingerprint() or record.get("cards") != str(cards_dir.resolve()):
+        return None
+    problems = Problems()
+    config = read_config(cards_dir / CONFIG_FILE, problems)
+    files = topic_files(cards_dir)
+    entries: list[dict] = record.get("topics", [])
+    if problems.items or config_key(config) != record.get("config"):
+        return None
+    if [key for key, _path in files] != [entry["key"] for entry in entries]:
+        return None
+    lock_path = cards_dir / LOCK_FILE
+    try:
+        lock_text = lock_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return None
+    if _sha256(lock_text) != record.get("lock") or not cache.lock_is_ours(lock_path, lock_text):
+        return None
+
+    changed = [
+        (key, path)
+        for (key, path), entry in zip(files, entries, strict=True)
+        if cache.source_of(key, path) != entry["source"]
+    ]
+    if not _media_unchanged(cards_dir, entries, {key for key, _path in changed}):
+        return None
+    read = cache.topic_reader(read_topic_file)
+    by_key = {entry["key"]: entry for entry in entries}
+    fresh: dict[str, Topic] = {}
+    for key, path in changed:
+        topic = read(key, path, problems)
+        entry = by_key[key]
+        if topic is None or problems.items or not _same_cards(topic, entry):
+            return None
+        fresh[key] = topic
+    topics = tuple(
+        fresh.get(key) or Topic(key, by_key[key]["title"], path, display_path(path), (), ())
+        for key, path in files
+    )
+    deck = Deck(config, topics, cards_dir)
+    edited = Deck(config, tuple(fresh.values()), cards_dir)
+    check_cards_of_own_types(edited, problems)
+    render = cache.field_renderer(partial(render_fields, cards_dir, progress=progress), MediaFiles(cards_dir))
+    cards = render_deck(edited, problems, render)
+    if problems.items:
+        return None
+    compiled = CompiledDeck(deck, cards, [])
+    if lap:
+        lap("render", minus={"read": cache.read_seconds})
+
+    lock_display = display_path(lock_path)
+    old_lock = parse_lock(lock_text, lock_display, problems)
+    if old_lock is None or problems.items:
+        return None
+    retired = tuple(RetiredNote(*note) for note in record.get("retired", []))
+    identified = _identify(compiled, old_lock, now, entries, retired)
+    if identified is None:
+        return None
+    dependents = set(record.get("retire_inputs", []))
+    if any(card_id in dependents for card_id in identified.stamping.changed):
+        return None  # a retired note quotes this card: retire.py words it again
+    new_lock_text = patch_lock(lock_text, old_lock, identified.stamping.lock)
+    checked = Checked(identified, lock_path, lock_text, new_lock_text, False, [])
+
+    kept = _kept(cache, entries, set(fresh))
+    if kept is None:
+        return None
+    jobs = plan_packages(identified, kept)
+    if any(d.kept and d.first_id != d.kept.first_id for d in jobs[0].decks):
+        return None  # another deck's ids moved: its rows are not the ones kept
+    for key in kept:
+        for kind in (TOPICS_DIR, FIELDS_DIR, DECKS_DIR):
+            cache.keep(cache.shard(kind, key))
+    if lap:
+        lap("identify")
+    return Rebuilt(compiled, checked, jobs, record, tuple(fresh))
+
+
+def _same_cards(topic: Topic, entry: dict) -> bool:
+    """Whether an edited topic still has the cards and the retired entries it had."""
+    return (
+        topic.title == entry["title"]
+        and [card.id for card in topic.cards] == entry["ids"]
+        and _retired_key(topic) == entry["retired"]
+    )
+
+
+def _media_unchanged(cards_dir: Path, entries: list[dict], edited: set[str]) -> bool:
+    """Whether every media file of the topics not edited has the bytes it had."""
+    media = MediaFiles(cards_dir)
+    try:
+        return all(
+            media.digest(Path(source)) == digest
+            for entry in entries
+            if entry["key"] not in edited
+            for source, _name, digest in entry["media"]
+        )
+    except OSError:
+        return False
+
+
+def _identify(
+    compiled: CompiledDeck, old_lock, now: int, entries: list[dict], retired: tuple[RetiredNote, ...]
+) -> Identified | None:
+    """identity.identify, with the notes of unchanged topics as the lock has them; None
+    unless the only news is edited notes."""
+    note_types = compiled.note_types
+    by_topic: dict[str, list[RenderedCard]] = {}
+    for rc in compiled.cards:
+        by_topic.setdefault(rc.topic, []).append(rc)
+    values: dict[str, list[str]] = {}
+    notes: dict[str, NoteContent] = {}
+    types: set[str] = set()
+    for entry in entries:
+        key = entry["key"]
+        if key in by_topic:
+            for rc in by_topic[key]:
+                card = rc.card
+                values[card.id] = note_types[card.type].anki_fields(rc.fields, card.id)
+                notes[card.id] = NoteContent(
+                    content_hash(card.type, values[card.id], rc.tags), key, card.type, card.guid
+                )
+                types.add(card.type)
+            continue
+        types.update(entry["types"])
+        for card_id in entry["ids"]:
+            before = old_lock.notes.get(card_id)
+            if before is None:
+                return None
+            notes[card_id] = NoteContent(before.hash, key, before.type, before.guid)
+    namespace = compiled.deck.config.namespace
+    stamping = stamp(
+        old_lock, notes, note_type_hashes(compiled, types), deck_hashes(compiled), now, namespace
+    )
+    news = (
+        stamping.added,
+        stamping.removed,
+        stamping.reused,
+        stamping.field_changes,
+        stamping.type_changes,
+        stamping.moved,
+        stamping.renamed,
+        stamping.restored,
+        stamping.guid_changes,
+    )
+    if any(news) or old_lock.namespace != namespace:
+        return None
+    if any(
+        stamping.lock.note_types.get(k) is not old_lock.note_types.get(k) for k in stamping.lock.note_types
+    ):
+        return None
+    return Identified(compiled, stamping, values, now, old_lock.namespace, retired)
+
+
+def _kept(cache: BuildCache, entries: list[dict], edited: set[str]) -> dict[str, Kept] | None:
+    """The decks of the topics not edited, as the last build wrote them."""
+    kept: dict[str, Kept] = {}
+    for entry in entries:
+        key = entry["key"]
+        if key in edited:
+            continue
+        rows = read_document(cache.shard(DECKS_DIR, key)).get("rows")
+        if not isinstance(rows, tuple | list) or len(rows) != 2:
+            return None
+        deck = KeptDeck(
+            entry["first_id"],
+            (rows[0], rows[1]),
+            tuple(entry["types"]),
+            entry["notes"],
+            entry["cards"],
+            entry["newest"],
+            entry["digest"],
+        )
+        media = tuple((Path(source), name) for source, name, _digest in entry["media"])
+        kept[key] = (deck, media)
+    return kept
+
+
+# -- the record a build leaves ----------------------------------------------------------
+
+
+def remember(
+    cache: BuildCache,
+    compiled: CompiledDeck,
+    checked: Checked,
+    jobs: list[PackageJob],
+    rows: dict[int, DeckRows],
+    rebuilt: Rebuilt | None,
+) -> None:
+    """Leave the record of this build for the next (or none, where it could not be
+    used): `rows` are the whole deck's package's rows by deck id, if it was written."""
+    record_path = cache.folder / BUILD_RECORD
+    whole = jobs[0]
+    if checked.warnings or whole.topic is not None:
+        cache.put(record_path, None)
+        return
+    if not rows:  # the whole deck's package was kept as it was: so is the record
+        if read_document(record_path):
+            cache.keep(record_path)
+            for topic in compiled.deck.topics:
+                cache.keep(cache.shard(DECKS_DIR, topic.key))
+        return
+    previous = {entry["key"]: entry for entry in rebuilt.record["topics"]} if rebuilt else {}
+    media = MediaFiles(compiled.deck.cards_dir)
+    cards_by_topic = compiled.cards_by_topic()
+    entries = []
+    for topic, deck in zip(compiled.deck.topics, whole.decks[1:], strict=True):
+        if topic.key in previous and topic.key not in rebuilt.changed_topics:  # type: ignore[union-attr]
+            entries.append(previous[topic.key])  # (its deck's file stays as it is)
+            continue
+        cards = cards_by_topic[topic.key]
+        source = cache.source_of(topic.key, topic.path)
+        if source is None or deck.id not in rows:
+            cache.put(record_path, None)
+            return
+        files = {item.source: item.name for rc in cards for item in rc.media}
+        entries.append(
+            {
+                "key": topic.key,
+                "source": source,
+                "title": topic.title,
+                "ids": [rc.card.id for rc in cards],
+                "retired": _retired_key(topic),
+                "types": list(dict.fromkeys(rc.card.type for rc in cards)),
+                "media": [[str(path), name, media.digest(path)] for path, name in files.items()],
+                "first_id": deck.first_id,
+                "newest": deck.newest,
+                "notes": deck.note_count,
+                "cards": deck.card_count,
+                "digest": deck_digest(deck),
+            }
+        )
+        cache.put(cache.shard(DECKS_DIR, topic.key), document_bytes({"rows": list(rows[deck.id])}))
+    retired = checked.identified.retired
+    record = {
+        "code": code_fingerprint(),
+        "cards": str(compiled.deck.cards_dir.resolve()),
+        "config": config_key(compiled.deck.config),
+        "lock": _sha256(checked.new_lock_text),
+        "topics": entries,
+        "retired": [list(_retired_fields(note)) for note in retired],
+        "retire_inputs": sorted({note.replaced_by for note in retired if note.replaced_by}),
+    }
+    cache.put(record_path, document_bytes(record))
+
+
+def config_key(config) -> str:
+    """deck.yaml as read (and the template and CSS files it names)."""
+    parts = (
+        config.title,
+        config.namespace,
+        config.version,
+        config.description,
+        config.topic_order,
+        str(config.path),
+        str(config.namespace_at),
+        sorted(config.html_allow),
+        config.number_topics,
+        repr(config.note_types),
+    )
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _retired_key(topic: Topic) -> str:
+    entries = [(entry.id, entry.reason, entry.replaced_by) for entry in topic.retired]
+    return hashlib.sha256(repr(entries).encode("utf-8")).hexdigest()
+
+
+def _retired_fields(note: RetiredNote) -> tuple:
+    return (
+        note.card_id,
+        note.type,
+        note.topic,
+        note.values,
+        note.tags,
+        note.mod,
+        note.reason,
+        note.replaced_by,
+        note.retired_in,
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
