@@ -1,8 +1,4 @@
 """deckgen: compile flashcards written in YAML (Markdown in the fields) into Anki packages."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("deckgen")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here.
+__version__ = "0.1.0"

@@ -64,6 +64,11 @@ def first_ids(mods: Sequence[int], sizes: Sequence[int]) -> list[int]:
     return starts
 
 
+# genanki's schema, its indexes made after the rows are in: built from sorted rows at
+# once, rather than kept up to date row by row (at 20,000 cards, 0.17 s -> 0.14 s).
+_TABLES = "\n".join(line for line in APKG_SCHEMA.splitlines() if not line.startswith("CREATE INDEX"))
+_INDEXES = "\n".join(line for line in APKG_SCHEMA.splitlines() if line.startswith("CREATE INDEX"))
+
 # A deck's rows: (note rows, card rows), as `write_collection` inserts them.
 DeckRows = tuple[list[tuple], list[tuple]]
 
@@ -105,7 +110,7 @@ def write_collection(connection: sqlite3.Connection, decks: Sequence[PackageDeck
     """The collection of a package holding `decks` (the root first), into `connection`.
     Returns each deck's rows, by deck id."""
     cursor = connection.cursor()
-    cursor.executescript(APKG_SCHEMA)
+    cursor.executescript(_TABLES)
     cursor.executescript(APKG_COL)
     note_types: dict[int, _NoteType] = {}
     deck_json, model_json = {}, {}
@@ -133,6 +138,7 @@ def write_collection(connection: sqlite3.Connection, decks: Sequence[PackageDeck
     _update_json(cursor, "models", model_json)
     cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows)
     cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+    cursor.executescript(_INDEXES)
     return rows
 
 

@@ -24,7 +24,7 @@ change of identity (a type or a GUID), a `--locked` build. Both give the same by
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -37,10 +37,10 @@ from .compile import CompiledDeck, Progress, topic_files
 from .config import check_cards_of_own_types, read_config
 from .errors import Problems, display_path
 from .identity import Identified, NoteContent, content_hash, deck_hashes, note_type_hashes, stamp
-from .lock import LOCK_FILE, parse_lock, patch_lock
+from .lock import LOCK_FILE, Lock, parse_lock, patch_lock
 from .package import Kept, PackageJob, deck_digest, plan_packages
 from .package_database import DeckRows, KeptDeck
-from .render import MediaFiles, RenderedCard, render_deck, render_fields
+from .render import MediaFiles, render_deck, render_fields
 from .retire import RetiredNote
 from .schema import CONFIG_FILE
 from .validate import read_topic_file
@@ -166,38 +166,31 @@ def _media_unchanged(cards_dir: Path, entries: list[dict], edited: set[str]) -> 
 
 
 def _identify(
-    compiled: CompiledDeck, old_lock, now: int, entries: list[dict], retired: tuple[RetiredNote, ...]
+    compiled: CompiledDeck, old_lock: Lock, now: int, entries: list[dict], retired: tuple[RetiredNote, ...]
 ) -> Identified | None:
-    """identity.identify, with the notes of unchanged topics as the lock has them; None
-    unless the only news is edited notes."""
+    """identity.identify for the edited topics' notes: stamped against their part of the
+    lock, every other note keeping its stamp; None unless the only news is edited notes."""
     note_types = compiled.note_types
-    by_topic: dict[str, list[RenderedCard]] = {}
-    for rc in compiled.cards:
-        by_topic.setdefault(rc.topic, []).append(rc)
     values: dict[str, list[str]] = {}
     notes: dict[str, NoteContent] = {}
     types: set[str] = set()
+    for rc in compiled.cards:
+        card = rc.card
+        values[card.id] = note_types[card.type].anki_fields(rc.fields, card.id)
+        notes[card.id] = NoteContent(
+            content_hash(card.type, values[card.id], rc.tags), rc.topic, card.type, card.guid
+        )
+        types.add(card.type)
+    edited = {rc.topic for rc in compiled.cards}
     for entry in entries:
-        key = entry["key"]
-        if key in by_topic:
-            for rc in by_topic[key]:
-                card = rc.card
-                values[card.id] = note_types[card.type].anki_fields(rc.fields, card.id)
-                notes[card.id] = NoteContent(
-                    content_hash(card.type, values[card.id], rc.tags), key, card.type, card.guid
-                )
-                types.add(card.type)
-            continue
-        types.update(entry["types"])
-        for card_id in entry["ids"]:
-            before = old_lock.notes.get(card_id)
-            if before is None:
-                return None
-            notes[card_id] = NoteContent(before.hash, key, before.type, before.guid)
+        if entry["key"] not in edited:
+            types.update(entry["types"])
+    if not all(card_id in old_lock.notes for card_id in notes):
+        return None
+    part = replace(old_lock, notes={card_id: old_lock.notes[card_id] for card_id in notes})
     namespace = compiled.deck.config.namespace
-    stamping = stamp(
-        old_lock, notes, note_type_hashes(compiled, types), deck_hashes(compiled), now, namespace
-    )
+    type_hashes = note_type_hashes(compiled, types)
+    stamping = stamp(part, notes, type_hashes, deck_hashes(compiled), now, namespace)
     news = (
         stamping.added,
         stamping.removed,
@@ -211,11 +204,11 @@ def _identify(
     )
     if any(news) or old_lock.namespace != namespace:
         return None
-    if any(
-        stamping.lock.note_types.get(k) is not old_lock.note_types.get(k) for k in stamping.lock.note_types
-    ):
+    new_types = stamping.lock.note_types
+    if any(new_types[key] is not old_lock.note_types.get(key) for key in new_types):
         return None
-    return Identified(compiled, stamping, values, now, old_lock.namespace, retired)
+    lock = replace(stamping.lock, notes=old_lock.notes | stamping.lock.notes)
+    return Identified(compiled, replace(stamping, lock=lock), values, now, old_lock.namespace, retired)
 
 
 def _kept(cache: BuildCache, entries: list[dict], edited: set[str]) -> dict[str, Kept] | None:

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .anki_package import read_anki_package
 from .cards import Retirement
 from .errors import DeckError, Location, Problem, Problems
 from .identity import Identified, content_hash, next_time, note_guid, note_type_id
@@ -168,6 +167,8 @@ def _from_package(path: Path, namespace: str, card_ids: list[str]) -> dict:
     if not path.is_file():
         return {}
     try:
+        from .anki_package import read_anki_package  # (only when there is a package to read)
+
         package = read_anki_package(path)
     except DeckError:
         return {}

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from deckgen import __version__
+
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,8 @@ def test_a_wheel_built_from_the_sdist_installs_and_builds_a_new_deck(tmp_path, a
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_IN_A_CLONE))
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "build", "--outdir", dist, source)  # sdist, then the wheel from it
-    version = PROJECT["version"]
+    assert PROJECT["dynamic"] == ["version"]  # written once, in deckgen/__init__.py
+    version = __version__
     sdist, wheel = dist / f"deckgen-{version}.tar.gz", dist / f"deckgen-{version}-py3-none-any.whl"
     assert sorted(dist.iterdir()) == [wheel, sdist]
 

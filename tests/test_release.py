@@ -6,13 +6,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from deckgen import __version__
 from deckgen.build import build
 
 from conftest import REPO, write_deck
@@ -230,7 +230,7 @@ def test_release_attaches_deckgens_wheel_and_sdist(locked_cards, tmp_path):
     result = run_script("release.py", "--cards", locked_cards, "--out", out, "--python-package")
     assert result.returncode == 0, result.stdout + result.stderr
 
-    version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    version = __version__
     wheel, sdist = f"deckgen-{version}-py3-none-any.whl", f"deckgen-{version}.tar.gz"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     packages = [p["file"] for p in manifest["packages"]]
