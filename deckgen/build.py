@@ -132,6 +132,7 @@ def _build_with(
     if rebuilt is not None:
         compiled, checked, jobs = rebuilt.compiled, rebuilt.checked, rebuilt.jobs
     else:
+        cache.discard()
         cache = BuildCache(out_dir)  # (the quick way may have read part of it)
         clock = _Clock()
         compiled = compile_deck(cards_dir, cache, progress)
@@ -160,13 +161,14 @@ def _build_with(
         for temporary, job, key in pending:
             cache.packages.wrote(out_dir / job.name, key, temporary)
         whole_written = bool(pending) and pending[0][1] is jobs[0]
-        remember(cache, compiled, checked, jobs, rows if whole_written else {}, rebuilt)
         clock.lap("package")
         for name, text in report_texts(checked.identified, packages, topics, files).items():
             staged.write_text(out_dir / name, text)
         if checked.new_lock_text != checked.old_lock_text:
             staged.write_text(checked.lock_path, checked.new_lock_text)
         staged.commit()
+    # (after the outputs are in place: the record's files are written as it goes)
+    remember(cache, compiled, checked, jobs, rows if whole_written else {}, rebuilt)
     cache.keep_lock(checked.lock_path, checked.new_lock_text)
     cache.commit([out_dir / job.name for job in jobs])
     for name in sorted(stale):

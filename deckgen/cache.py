@@ -111,6 +111,9 @@ class BuildCache:
         # they took several times the memory.
         self._writes: dict[Path, bytes | None] = {}
         self._kept: set[Path] = set()  # cache files that stay as they are
+        # Files `put_now` wrote already, under temporary names that `commit` renames.
+        self._staged = StagedFiles()
+        self._put_now: set[Path] = set()
         self.topics_read: list[str] = []  # topic files read and validated, not taken from here
         self.fields_rendered: list[str] = []  # texts of the fields rendered, not taken from here
         self.read_seconds = 0.0  # time spent reading topics, from the cache or their files
@@ -160,6 +163,21 @@ class BuildCache:
     def put(self, path: Path, data: bytes | None) -> None:
         """The cache file at `path` becomes `data` (None: removed) if the build succeeds."""
         self._writes[path] = data
+
+    def put_now(self, path: Path, data: bytes) -> None:
+        """`put`, but written now (under a temporary name until `commit`), so that the
+        bytes need not stay in memory: the decks of 100,000 cards are 70 MB of them."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._staged.write_bytes(path, data)
+            self._put_now.add(path)
+        except OSError:
+            pass  # (the cache only saves time; the next build does without this file)
+
+    def discard(self) -> None:
+        """Drop what `put_now` wrote: the build does not keep this cache's work."""
+        self._staged.discard()
+        self._put_now.clear()
 
     def _look_up(self, key: str, path: Path) -> str | None:
         """A topic file's source key (None: not to be kept), read once per build."""
@@ -306,10 +324,11 @@ class BuildCache:
                         path.parent.mkdir(parents=True, exist_ok=True)
                         staged.write_bytes(path, data)
                 staged.commit()
+                self._staged.commit()
             for path, data in self._writes.items():
                 if data is None and path.parent == self.folder:  # (the topics' folders are swept below)
                     path.unlink(missing_ok=True)
-            keep = self._kept | {path for path, data in self._writes.items() if data}
+            keep = self._kept | self._put_now | {path for path, data in self._writes.items() if data}
             folders = [self.folder / TOPICS_DIR, self.folder / FIELDS_DIR]
             if packages is not None:  # (a command that only compiled leaves the decks as they are)
                 folders.append(self.folder / DECKS_DIR)
@@ -318,7 +337,7 @@ class BuildCache:
                     if path not in keep:  # topics that are gone, files of killed builds
                         path.unlink(missing_ok=True)
         except OSError:
-            pass
+            self._staged.discard()
 
 
 # A topic read in a worker: the topic, the problems found, and its cache file if clean.

@@ -8,7 +8,7 @@ from pathlib import Path
 from .errors import Location
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     id: str
     type: str

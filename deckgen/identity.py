@@ -91,7 +91,7 @@ def next_time(previous: int, now: int) -> int:
     return max(now, previous + 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteContent:
     """What the lock keeps of a live note: its content hash, topic and card type."""
 

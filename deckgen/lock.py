@@ -20,7 +20,7 @@ LOCK_FORMAT = 2  # 1: no namespace, decks by name, no note type per card (read, 
 ROOT = ""  # the root deck's key in `Lock.decks`, beside the topic keys
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stamp:
     """A content hash and the time (Unix seconds) that content first appeared."""
 
@@ -28,7 +28,7 @@ class Stamp:
     changed: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteStamp(Stamp):
     topic: str = ""
     type: str = ""  # the card type, so its note type (part of a note's identity in Anki)
@@ -41,12 +41,12 @@ class NoteStamp(Stamp):
     guid: str = ""  # an adopted note's own GUID ("": derived from the namespace and the id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteTypeStamp(Stamp):
     fields: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeckStamp(Stamp):
     name: str = ""  # the full name published: Anki matches decks by name
 

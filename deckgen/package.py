@@ -42,7 +42,7 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 ZIP_LEVEL = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackageNote:
     guid: str
     note_type: NoteTypeArgs

@@ -289,7 +289,7 @@ def remember(
                 "digest": deck_digest(deck),
             }
         )
-        cache.put(cache.shard(DECKS_DIR, topic.key), document_bytes({"rows": list(rows[deck.id])}))
+        cache.put_now(cache.shard(DECKS_DIR, topic.key), document_bytes({"rows": list(rows.pop(deck.id))}))
     retired = checked.identified.retired
     record = {
         "code": code_fingerprint(),

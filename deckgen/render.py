@@ -70,13 +70,13 @@ PARALLEL_FIELDS = 2000
 _CHUNK_FIELDS = 250
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediaFile:
     source: Path  # the file under cards/
     name: str  # its name inside the package and in Anki's media folder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RenderedCard:
     topic: str  # topic key
     card: Card
@@ -85,7 +85,7 @@ class RenderedCard:
     media: tuple[MediaFile, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RenderedField:
     html: str
     media: tuple[MediaFile, ...]
@@ -95,7 +95,7 @@ class RenderedField:
     images: tuple[str, ...] = ()  # each media file's src as written (images and sounds), for the cache
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldRequest:
     """One Markdown field to render: its text, the folder its media paths start from,
     and the deck's HTML opt-ins (deck.yaml `html: {allow: [...]}`)."""
