@@ -68,7 +68,17 @@ def write_packages(
     futures = [pool.submit(_write_elsewhere, temporary, job) for temporary, job, _key in rest]
     first = write_package(pending[0][0], pending[0][1])
     wrote_one()
-    for future in as_completed(futures):
+    # The whole deck written, this process takes the packages no worker has started
+    # yet, from the last: both cores busy to the end (at 20,000 cards, a worker alone
+    # was still writing topics 0.4 s after the whole deck was done).
+    mine = []
+    for future, (temporary, job, _key) in zip(reversed(futures), reversed(rest), strict=True):
+        if not future.cancel():
+            break
+        write_package(temporary, job)
+        wrote_one()
+        mine.append(future)
+    for future in as_completed([f for f in futures if f not in mine]):
         future.result()
         wrote_one()
     return first
