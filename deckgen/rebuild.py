@@ -304,18 +304,20 @@ def remember(
 
 
 def config_key(config) -> str:
-    """deck.yaml as read (and the template and CSS files it names)."""
+    """deck.yaml as read (and the template and CSS files it names), but for where its
+    entries stand, which only messages show (and which depends on the folder the
+    command runs in)."""
+    note_types = [(t.key, t.name, t.id, t.cloze, t.fields, t.templates, t.css) for t in config.note_types]
     parts = (
         config.title,
         config.namespace,
         config.version,
         config.description,
         config.topic_order,
-        str(config.path),
-        str(config.namespace_at),
+        str(config.path.resolve()) if config.path else None,
         sorted(config.html_allow),
         config.number_topics,
-        repr(config.note_types),
+        note_types,
     )
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
 

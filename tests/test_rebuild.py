@@ -195,3 +195,14 @@ def test_a_generated_deck_rebuilds_quickly_to_the_same_bytes(tmp_path):
     topics = sorted(p for p in cards.glob("topic-*.yaml"))
     result = both_ways(cards, out, tmp_path, lambda c: edit_one_card(c / topics[3].name), NOW + 60)
     assert result.work.quick and len(result.stamping.changed) == 1
+
+
+def test_a_build_from_another_folder_is_quick_and_the_same(built, tmp_path, monkeypatch):
+    cards, out = built
+    monkeypatch.chdir(cards.parent)  # the same deck, named relative to here this time
+
+    def edit(c: Path) -> None:
+        _edit(c / "ecr.yaml", "    front: ", "    front: Edited ")
+
+    result = both_ways(Path(cards.name), Path(out.name), tmp_path, edit, NOW + 60)
+    assert result.work.quick
