@@ -6,7 +6,9 @@
       -> staged files renamed into place together (output.py)
 
 Each step is a module; this one only runs them in order, with the build cache
-(cache.py) wrapped around the steps that can reuse earlier work. Nothing here prints.
+(cache.py) wrapped around the steps that can reuse earlier work. After edits of what
+cards say, rebuild.py compiles and identifies the edited topics only, and the build
+goes on to package them as usual. Nothing here prints.
 """
 
 from __future__ import annotations

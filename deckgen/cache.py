@@ -20,12 +20,16 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
 - `BuildCache.lock_is_ours`: whether the lock is, to the byte, the text this deckgen
   wrote for it last: then the new lock is the old text with only the changed notes'
   lines written again (lock.patch_lock). (`lock.bin`)
+- The record of the last build and each topic's deck as it packaged it, which
+  rebuild.py writes and reads through `put`, `put_now` and `keep`. (`build.bin`,
+  `decks/<topic>.bin`)
 
 "deckgen's code" is `code_fingerprint`: every source and data file of the installed
 package, so no edit to deckgen ever serves what its previous self made. The cache never
 changes the output: anything missing, stale, damaged or of another format is ignored
-and made again. Each cache file is a sha256 line, then its document (cache_files.py). Nothing is written until
-the build succeeds (`commit`). It is never published, and deleting it is always safe.
+and made again. Each cache file is a sha256 line, then its document (cache_files.py).
+Nothing is in place until the build succeeds (`commit`; `put_now` writes under a
+temporary name until then). It is never published, and deleting it is always safe.
 """
 
 from __future__ import annotations
