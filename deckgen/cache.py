@@ -23,6 +23,8 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
 - The record of the last build and each topic's deck as it packaged it, which
   rebuild.py writes and reads through `put`, `put_now` and `keep`. (`build.bin`,
   `decks/<topic>.bin`)
+- Each topic's part of the preview page, which preview.py keeps under a hash of what
+  it shows. (`preview/<topic>.bin`)
 
 "deckgen's code" is `code_fingerprint`: every source and data file of the installed
 package, so no edit to deckgen ever serves what its previous self made. The cache never
@@ -58,6 +60,7 @@ PACKAGES_FILE = "packages.bin"
 LOCK_RECORD = "lock.bin"
 DECKS_DIR = "decks"  # each topic's deck as the last build wrote it (rebuild.py)
 BUILD_RECORD = "build.bin"  # what the last build built from (rebuild.py)
+SECTIONS_DIR = "preview"  # each topic's part of the preview page (preview.py)
 # Below this many bytes of topic files to read, one process reads them sooner than
 # several (starting them, and sending the cards back, costs about 0.1 s).
 READ_AHEAD_BYTES = 1_000_000
@@ -334,8 +337,8 @@ class BuildCache:
                     path.unlink(missing_ok=True)
             keep = self._kept | self._put_now | {path for path, data in self._writes.items() if data}
             folders = [self.folder / TOPICS_DIR, self.folder / FIELDS_DIR]
-            if packages is not None:  # (a command that only compiled leaves the decks as they are)
-                folders.append(self.folder / DECKS_DIR)
+            # A build leaves the preview's sections as they are, a preview the decks.
+            folders.append(self.folder / (DECKS_DIR if packages is not None else SECTIONS_DIR))
             for folder in folders:
                 for path in folder.iterdir() if folder.is_dir() else ():
                     if path not in keep:  # topics that are gone, files of killed builds

@@ -285,10 +285,11 @@ def deck_digest(deck: PackageDeck) -> bytes:
         return deck.kept.digest
     digest = hashlib.sha256(repr((deck.id, deck.name, deck.description, deck.mod, deck.first_id)).encode())
     note_types = {note.note_type.id: note.note_type for note in deck.notes}
-    # marshal's version 2 writes equal values as equal bytes (later versions also write
-    # whether objects are shared); one call for the deck, not a repr per note.
+    # marshal's version 0 writes equal values as equal bytes (later versions also write
+    # whether strings are interned and objects shared); one call for the deck, not a
+    # repr per note.
     notes = [(n.guid, n.note_type.id, n.fields, n.tags, n.mod, n.due, n.cards) for n in deck.notes]
-    digest.update(marshal.dumps(notes, 2))
+    digest.update(marshal.dumps(notes, 0))
     digest.update(repr(sorted(note_types.items())).encode())
     return digest.digest()
 

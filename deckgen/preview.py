@@ -19,12 +19,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import marshal
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from .cache import BuildCache
+from .cache import SECTIONS_DIR, BuildCache
+from .cache_files import document_bytes, read_document
+from .cache_keys import code_fingerprint
 from .compile import CompiledDeck, compile_deck
 from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
@@ -117,7 +120,18 @@ def note_cards(rendered: RenderedCard, spec: NoteTypeSpec | None = None) -> list
 class PreviewPage:
     html: str
     media: tuple[MediaFile, ...]  # files the page shows, to be put beside it
-    cards: tuple[PreviewCard, ...]
+    cards: tuple[PreviewCard, ...]  # those made for this page (not those of `kept` sections)
+    card_count: int = 0  # every card on the page
+    sections: dict[str, Section] = field(default_factory=dict)  # those made for this page, by topic
+
+
+@dataclass(frozen=True)
+class Section:
+    """One deck's part of the page, as `preview_page` made it."""
+
+    html: str
+    notes: int
+    cards: int
 
 
 def _asset(name: str) -> str:
@@ -188,38 +202,50 @@ def _card_html(card: PreviewCard) -> str:
     )
 
 
-def preview_page(compiled: CompiledDeck) -> PreviewPage:
-    """The preview page for a compiled deck: every card of every note, grouped by deck."""
+def preview_page(compiled: CompiledDeck, kept: dict[str, Section] | None = None) -> PreviewPage:
+    """The preview page for a compiled deck: every card of every note, grouped by deck.
+    The topics in `kept` take their section from there (`section_key` says when one
+    still holds) rather than running their notes through the templates again."""
     e = html.escape
     title = compiled.root_name()
     all_cards: list[PreviewCard] = []
     media: dict[str, MediaFile] = {}
-    sections = []
+    sections, made = [], {}
     nav = []
+    card_count = 0
+    cards_by_topic = compiled.cards_by_topic()
     for topic in compiled.deck.topics:
-        notes = [rc for rc in compiled.cards if rc.topic == topic.key]
-        cards = [card for rc in notes for card in note_cards(rc, compiled.note_types[rc.card.type])]
+        notes = cards_by_topic[topic.key]
         for rc in notes:
             for item in rc.media:
                 media.setdefault(item.name, item)
-        all_cards.extend(cards)
         anchor = f"deck-{topic.key}"
-        count = f"{len(notes)} notes, {len(cards)} cards"
+        section = (kept or {}).get(topic.key)
+        if section is None:
+            cards = [card for rc in notes for card in note_cards(rc, compiled.note_types[rc.card.type])]
+            all_cards.extend(cards)
+            count = f"{len(notes)} notes, {len(cards)} cards"
+            section = Section(
+                f'<section class="pv-deck" id="{e(anchor)}">\n'
+                f"<h2>{e(topic.title)} <small>{e(compiled.deck_name(topic.key))} · {count}</small></h2>\n"
+                + "\n".join(_card_html(card) for card in cards)
+                + "\n</section>",
+                len(notes),
+                len(cards),
+            )
+            made[topic.key] = section
+        count = f"{section.notes} notes, {section.cards} cards"
         nav.append(f'<li><a href="#{e(anchor)}">{e(topic.title)}</a> <small>{count}</small></li>')
-        sections.append(
-            f'<section class="pv-deck" id="{e(anchor)}">\n'
-            f"<h2>{e(topic.title)} <small>{e(compiled.deck_name(topic.key))} · {count}</small></h2>\n"
-            + "\n".join(_card_html(card) for card in cards)
-            + "\n</section>"
-        )
+        sections.append(section.html)
+        card_count += section.cards
     notes_total = len(compiled.cards)
-    summary = f"{notes_total} notes, {len(all_cards)} cards"
+    summary = f"{notes_total} notes, {card_count} cards"
     body = f"""<body>
 <header class="pv-bar">
 <div class="pv-title"><h1>{e(title)}</h1>
 <button type="button" id="pv-theme" title="Light, dark, or as the system says">Theme: auto</button></div>
 <input type="search" id="pv-search" placeholder="Search cards, ids, tags" aria-label="Search cards">
-<p class="pv-count" id="pv-count" data-total="{len(all_cards)}">{summary}</p>
+<p class="pv-count" id="pv-count" data-total="{card_count}">{summary}</p>
 </header>
 <main>
 <details class="pv-nav"><summary>Decks</summary><ul>{"".join(nav)}</ul></details>
@@ -253,7 +279,7 @@ def preview_page(compiled: CompiledDeck) -> PreviewPage:
 </head>
 {body}</html>
 """
-    return PreviewPage(page, tuple(media[name] for name in sorted(media)), tuple(all_cards))
+    return PreviewPage(page, tuple(media[name] for name in sorted(media)), tuple(all_cards), card_count, made)
 
 
 # -- writing it -----------------------------------------------------------------------------
@@ -269,6 +295,7 @@ class PreviewResult:
     cards: int
     warnings: list[Problem]
     fields_rendered: int = 0  # fields rendered rather than taken from the build cache
+    sections_made: tuple[str, ...] = ()  # topics whose part of the page was not in the cache
 
 
 def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None) -> PreviewResult:
@@ -279,7 +306,18 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
     """
     cache = BuildCache(out_dir)  # the build's: a preview after a build renders nothing again
     compiled = compile_deck(cards_dir, cache)
-    page = preview_page(compiled)
+    keys = _section_keys(compiled)
+    kept = {}
+    for topic, key in keys.items():
+        document = read_document(cache.shard(SECTIONS_DIR, topic))
+        section = _section(document) if document.get("key") == key else None
+        if section is not None:
+            kept[topic] = section
+            cache.keep(cache.shard(SECTIONS_DIR, topic))
+    page = preview_page(compiled, kept)
+    for topic, section in page.sections.items():
+        document = {"key": keys[topic], "html": section.html, "notes": section.notes, "cards": section.cards}
+        cache.put(cache.shard(SECTIONS_DIR, topic), document_bytes(document))
     folder = out_dir / PREVIEW_DIR
     with writing_to(out_dir, waiting):
         cache.commit(None)
@@ -298,6 +336,35 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
             if path.is_file() and _MEDIA_NAME_RE.search(path.name) and path.name not in keep:
                 path.unlink()
     rendered = len(cache.fields_rendered)
+    cards = page.card_count
     return PreviewResult(
-        folder / PAGE_FILE, len(compiled.cards), len(page.cards), compiled.warnings, rendered
+        folder / PAGE_FILE, len(compiled.cards), cards, compiled.warnings, rendered, tuple(page.sections)
     )
+
+
+def _section_keys(compiled: CompiledDeck) -> dict[str, str]:
+    """Per topic, a hash of everything its section of the page shows: deckgen's code,
+    the deck's name, and each note's id, type, fields and tags with its note type."""
+    cards_by_topic = compiled.cards_by_topic()
+    keys = {}
+    for topic in compiled.deck.topics:
+        notes = cards_by_topic[topic.key]
+        types = []
+        for key in sorted({rc.card.type for rc in notes}):
+            spec = compiled.note_types[key]
+            types.append((key, spec.label, spec.fields, spec.templates, spec.style(), spec.is_cloze))
+        head = (code_fingerprint(), topic.key, topic.title, compiled.deck_name(topic.key), types)
+        digest = hashlib.sha256(repr(head).encode("utf-8"))
+        # (marshal's version 0: equal values, equal bytes; one call, not a repr per note)
+        digest.update(
+            marshal.dumps([(rc.card.id, rc.card.type, list(rc.fields.items()), rc.tags) for rc in notes], 0)
+        )
+        keys[topic.key] = digest.hexdigest()
+    return keys
+
+
+def _section(document: dict) -> Section | None:
+    html_text, notes, cards = document.get("html"), document.get("notes"), document.get("cards")
+    if isinstance(html_text, str) and isinstance(notes, int) and isinstance(cards, int):
+        return Section(html_text, notes, cards)
+    return None

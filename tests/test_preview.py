@@ -254,3 +254,20 @@ def test_preview_takes_what_the_build_rendered_from_its_cache(real_cards, tmp_pa
     assert write_preview(real_cards, out).fields_rendered == 1
     assert write_preview(real_cards, out).fields_rendered == 0  # kept for the next command
     assert build(real_cards, out, now=1_800_000_060).work.fields_rendered == ()
+
+
+def test_a_preview_after_an_edit_makes_only_the_edited_decks_part_again(real_cards, tmp_path):
+    out = tmp_path / "out"
+    first = write_preview(real_cards, out)
+    topics = [topic.key for topic in compile_deck(real_cards).deck.topics]
+    assert sorted(first.sections_made) == sorted(topics)
+    again = write_preview(real_cards, out)
+    assert again.sections_made == () and again.cards == first.cards
+    topic = real_cards / "ecr.yaml"
+    topic.write_text(topic.read_text(encoding="utf-8").replace("    front: ", "    front: Edited ", 1))
+    edited = write_preview(real_cards, out)
+    assert edited.sections_made == ("ecr",)
+    # The very page a preview without the cache writes.
+    fresh = write_preview(real_cards, tmp_path / "fresh")
+    assert edited.path.read_bytes() == fresh.path.read_bytes()
+    assert b"Edited " in edited.path.read_bytes()
