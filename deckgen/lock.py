@@ -159,7 +159,11 @@ def _note_line(key: str, stamp: NoteStamp) -> str:
             "fields": list(stamp.fields),
             "tags": list(stamp.tags),
         }
-    return f"    {json.dumps(key)}: {json.dumps(out, ensure_ascii=False)}"
+    return f"    {json.dumps(key)}: {_LINE_JSON.encode(out)}"
+
+
+# json.dumps(..., ensure_ascii=False) makes an encoder on every call: one for every note.
+_LINE_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _lock_text(lock: Lock, note_lines: list[str]) -> str:
