@@ -335,6 +335,8 @@ class BuildCache:
             for path, data in self._writes.items():
                 if data is None and path.parent == self.folder:  # (the topics' folders are swept below)
                     path.unlink(missing_ok=True)
+            for path in self.folder.glob("*.json"):  # the index and lock record of format 2
+                path.unlink(missing_ok=True)
             keep = self._kept | self._put_now | {path for path, data in self._writes.items() if data}
             folders = [self.folder / TOPICS_DIR, self.folder / FIELDS_DIR]
             # A build leaves the preview's sections as they are, a preview the decks.
