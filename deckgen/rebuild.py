@@ -64,6 +64,13 @@ def rebuild_changed(
     run (nothing is written either way; `cache` holds what the build will keep, and
     should not be used again for a full build if this returns None). `lap(phase)`
     ends a phase of the build's clock (build.py)."""
+    try:
+        return _rebuild(cards_dir, cache, now, progress, lap)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None  # a record of another shape (its checksum holds, its content does not)
+
+
+def _rebuild(cards_dir: Path, cache: BuildCache, now: int, progress: Progress | None, lap) -> Rebuilt | None:
     record = read_document(cache.folder / BUILD_RECORD)
     if record.get("code") != code_fingerprint() or record.get("cards") != str(cards_dir.resolve()):
         return None
@@ -219,7 +226,7 @@ def _kept(cache: BuildCache, entries: list[dict], edited: set[str]) -> dict[str,
         if key in edited:
             continue
         rows = read_document(cache.shard(DECKS_DIR, key)).get("rows")
-        if not isinstance(rows, tuple | list) or len(rows) != 2:
+        if not _rows_of(rows, entry["notes"], entry["cards"]):
             return None
         deck = KeptDeck(
             entry["first_id"],
@@ -233,6 +240,20 @@ def _kept(cache: BuildCache, entries: list[dict], edited: set[str]) -> dict[str,
         media = tuple((Path(source), name) for source, name, _digest in entry["media"])
         kept[key] = (deck, media)
     return kept
+
+
+def _rows_of(rows: object, notes: int, cards: int) -> bool:
+    """Whether `rows` are a deck's rows of this many notes and cards (as _rows makes them)."""
+    if not isinstance(rows, list | tuple) or len(rows) != 2:
+        return False
+    note_rows, card_rows = rows
+    return (
+        isinstance(note_rows, list)
+        and isinstance(card_rows, list)
+        and (len(note_rows), len(card_rows)) == (notes, cards)
+        and all(type(row) is tuple and len(row) == 11 for row in note_rows)
+        and all(type(row) is tuple and len(row) == 18 for row in card_rows)
+    )
 
 
 # -- the record a build leaves ----------------------------------------------------------

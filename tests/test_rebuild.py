@@ -206,3 +206,28 @@ def test_a_build_from_another_folder_is_quick_and_the_same(built, tmp_path, monk
 
     result = both_ways(Path(cards.name), Path(out.name), tmp_path, edit, NOW + 60)
     assert result.work.quick
+
+
+@pytest.mark.parametrize("part", ["topics", "retired", "decks", "rows"])
+def test_a_record_of_another_shape_is_ignored(built, tmp_path, part):
+    from deckgen.cache_files import document_bytes, read_document
+
+    cards, out = built
+    cache = out / ".cache"
+    if part in ("decks", "rows"):
+        rows = [[1, 2, 3]] if part == "decks" else [[(1, "two")], []]
+        (cache / "decks" / "ecr.bin").write_bytes(document_bytes({"rows": rows}))
+    else:
+        record = read_document(cache / "build.bin")
+        record[part] = [42, "not an entry"]
+        (cache / "build.bin").write_bytes(document_bytes(record))
+
+    def edit(c: Path) -> None:
+        _edit(
+            c / "scaling.yaml",
+            "\n  - id: ecs-scaling-engine\n",
+            "\n  - id: ecs-scaling-engine\n    tags: [x]\n",
+        )
+
+    result = both_ways(cards, out, tmp_path, edit, NOW + 60)
+    assert not result.work.quick
