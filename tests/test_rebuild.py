@@ -231,3 +231,22 @@ def test_a_record_of_another_shape_is_ignored(built, tmp_path, part):
 
     result = both_ways(cards, out, tmp_path, edit, NOW + 60)
     assert not result.work.quick
+
+
+def test_an_adopted_deck_with_note_types_of_its_own_rebuilds_quickly_to_the_same_bytes(tmp_path):
+    from test_adopt import write_spanish
+
+    from deckgen.adopt import adopt_package
+
+    cards, out = tmp_path / "adopted", tmp_path / "out"
+    adopt_package(write_spanish(tmp_path / "spanish.apkg"), cards)  # guids, own note types, media
+    first = build(cards, out, now=NOW)
+    assert not first.work.quick
+    result = both_ways(
+        cards,
+        out,
+        tmp_path,
+        lambda c: _edit(c / "nouns.yaml", '"Front": "the dog"', '"Front": "a dog"'),
+        NOW + 60,
+    )
+    assert result.work.quick and result.stamping.changed == ["the-dog"]
