@@ -12,7 +12,6 @@ import click
 
 from ..build import build as run_build
 from ..check import check as run_check
-from ..diff import diff_packages, format_markdown, read_package
 from ..editor_schemas import DECK_SCHEMA_FILE, SCHEMA_FILES, TOPIC_SCHEMA_FILE
 from ..errors import DeckError
 from ..forget import forget_removed
@@ -265,6 +264,10 @@ def diff(old: Path, new: Path) -> None:
     The output is Markdown, ready for release notes. Exit status 0 when the
     packages hold the same notes, 1 when they differ (like diff(1)), 2 on trouble.
     """
+    # (here, not at the top: reading packages brings zstandard and the package
+    # reader, which every other command, `build` first, would import for nothing)
+    from ..diff import diff_packages, format_markdown, read_package
+
     try:
         changes = diff_packages(read_package(old), read_package(new))
     except DeckError as error:
