@@ -227,20 +227,27 @@ class Identified:
 
 def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
     """Hash every note, note type and deck, and stamp them against the lock."""
+    values, note_hashes = note_contents(compiled)
+    type_hashes = note_type_hashes(compiled, {rc.card.type for rc in compiled.cards})
+    namespace = compiled.deck.config.namespace
+    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes(compiled), now, namespace)
+    return Identified(compiled, stamping, values, now, old_lock.namespace)
+
+
+def note_contents(compiled: CompiledDeck) -> tuple[dict[str, list[str]], dict[str, NoteContent]]:
+    """Each compiled card's field values in its note type's order, and what the lock
+    keeps of it (the hash of its type, values and tags), by card id."""
     note_types = compiled.note_types
     values = {
         rc.card.id: note_types[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
     }
-    note_hashes = {
+    contents = {
         rc.card.id: NoteContent(
             content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic, rc.card.type, rc.card.guid
         )
         for rc in compiled.cards
     }
-    type_hashes = note_type_hashes(compiled, {rc.card.type for rc in compiled.cards})
-    namespace = compiled.deck.config.namespace
-    stamping = stamp(old_lock, note_hashes, type_hashes, deck_hashes(compiled), now, namespace)
-    return Identified(compiled, stamping, values, now, old_lock.namespace)
+    return values, contents
 
 
 def note_type_hashes(compiled: CompiledDeck, keys: set[str]) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -24,6 +24,7 @@ change of identity (a type or a GUID), a `--locked` build. Both give the same by
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -36,7 +37,7 @@ from .check import Checked
 from .compile import CompiledDeck, Progress, topic_files
 from .config import check_cards_of_own_types, read_config
 from .errors import Problems, display_path
-from .identity import Identified, NoteContent, content_hash, deck_hashes, note_type_hashes, stamp
+from .identity import Identified, deck_hashes, note_contents, note_type_hashes, stamp
 from .lock import LOCK_FILE, Lock, parse_lock, patch_lock
 from .package import Kept, PackageJob, deck_digest, plan_packages
 from .package_database import DeckRows, KeptDeck
@@ -57,8 +58,12 @@ class Rebuilt:
     changed_topics: tuple[str, ...]
 
 
+# Ends a phase of the build's clock: (phase, parts of it timed apart) (build._Clock.lap).
+Lap = Callable[..., None]
+
+
 def rebuild_changed(
-    cards_dir: Path, cache: BuildCache, now: int, progress: Progress | None = None, lap=None
+    cards_dir: Path, cache: BuildCache, now: int, progress: Progress | None = None, lap: Lap | None = None
 ) -> Rebuilt | None:
     """The deck checked and planned the quick way, or None where the full pipeline must
     run (nothing is written either way; `cache` holds what the build will keep, and
@@ -70,7 +75,9 @@ def rebuild_changed(
         return None  # a record of another shape (its checksum holds, its content does not)
 
 
-def _rebuild(cards_dir: Path, cache: BuildCache, now: int, progress: Progress | None, lap) -> Rebuilt | None:
+def _rebuild(
+    cards_dir: Path, cache: BuildCache, now: int, progress: Progress | None, lap: Lap | None
+) -> Rebuilt | None:
     record = read_document(cache.folder / BUILD_RECORD)
     if record.get("code") != code_fingerprint() or record.get("cards") != str(cards_dir.resolve()):
         return None
@@ -177,17 +184,8 @@ def _identify(
 ) -> Identified | None:
     """identity.identify for the edited topics' notes: stamped against their part of the
     lock, every other note keeping its stamp; None unless the only news is edited notes."""
-    note_types = compiled.note_types
-    values: dict[str, list[str]] = {}
-    notes: dict[str, NoteContent] = {}
-    types: set[str] = set()
-    for rc in compiled.cards:
-        card = rc.card
-        values[card.id] = note_types[card.type].anki_fields(rc.fields, card.id)
-        notes[card.id] = NoteContent(
-            content_hash(card.type, values[card.id], rc.tags), rc.topic, card.type, card.guid
-        )
-        types.add(card.type)
+    values, notes = note_contents(compiled)
+    types = {rc.card.type for rc in compiled.cards}
     edited = {rc.topic for rc in compiled.cards}
     for entry in entries:
         if entry["key"] not in edited:
