@@ -57,28 +57,29 @@ def write_packages(
         if progress:
             progress("package", done, total)
 
+    if not pending:
+        return {}
     rest = pending[1:]
-    first: dict[int, DeckRows] = {}
-    if pool is None or not rest or sum(job.notes for _path, job, _key in rest) < PARALLEL_NOTES:
-        for index, (temporary, job, _key) in enumerate(pending):
-            rows = write_package(temporary, job)
-            first = rows if index == 0 else first
-            wrote_one()
-        return first
-    futures = [pool.submit(_write_elsewhere, temporary, job) for temporary, job, _key in rest]
+    parallel = pool is not None and sum(job.notes for _path, job, _key in rest) >= PARALLEL_NOTES
+    futures = (
+        [pool.submit(_write_elsewhere, temporary, job) for temporary, job, _key in rest] if parallel else []
+    )
     first = write_package(pending[0][0], pending[0][1])
     wrote_one()
-    # The whole deck written, this process takes the packages no worker has started
-    # yet, from the last: both cores busy to the end (at 20,000 cards, a worker alone
-    # was still writing topics 0.4 s after the whole deck was done).
-    mine = []
+    if not parallel:
+        for temporary, job, _key in rest:
+            write_package(temporary, job)
+            wrote_one()
+        return first
+    # The first written, this process takes the packages no worker has started yet,
+    # from the last: both cores busy to the end (at 20,000 cards, a worker alone was
+    # still writing topics 0.4 s after the whole deck was done).
     for future, (temporary, job, _key) in zip(reversed(futures), reversed(rest), strict=True):
         if not future.cancel():
             break
         write_package(temporary, job)
         wrote_one()
-        mine.append(future)
-    for future in as_completed([f for f in futures if f not in mine]):
+    for future in as_completed([future for future in futures if not future.cancelled()]):
         future.result()
         wrote_one()
     return first
