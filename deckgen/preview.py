@@ -204,8 +204,8 @@ def _card_html(card: PreviewCard) -> str:
 
 def preview_page(compiled: CompiledDeck, kept: dict[str, Section] | None = None) -> PreviewPage:
     """The preview page for a compiled deck: every card of every note, grouped by deck.
-    The topics in `kept` take their section from there (`section_key` says when one
-    still holds) rather than running their notes through the templates again."""
+    The topics in `kept` take their section from there (`write_preview` keeps them
+    under `_section_keys`) rather than running their notes through the templates again."""
     e = html.escape
     title = compiled.root_name()
     all_cards: list[PreviewCard] = []
