@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import markdown
-from pygments.formatters import HtmlFormatter
-
 from .cards import Card, Deck, Topic
 from .errors import Location, Problems, display_path
 from .html_policy import Finding, inspect_field, place, rewrite_media, source_from
+from .markdown_converter import MarkdownConverter
 from .workers import worker_pool
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
@@ -41,30 +39,6 @@ _CLOZE_OPEN_TOKEN_RE = re.compile(r"qDGCLOZE(\d+)Xq")
 _CLOZE_CLOSE_TOKEN = "qDGCLOZEENDXq"
 _ANY_TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
-MARKDOWN_EXTENSIONS = ("fenced_code", "tables", "sane_lists", "codehilite")
-
-
-@functools.lru_cache(maxsize=64)
-def _html_formatter(options: tuple) -> HtmlFormatter:
-    return HtmlFormatter(**dict(options))
-
-
-def _code_formatter(**options) -> HtmlFormatter:
-    """Pygments' HTML formatter, made once per set of options, not once per code block.
-
-    Making one builds its style tables, a tenth of the time spent rendering a deck with
-    some code; a formatter holds no state between code blocks, so the HTML is the same.
-    """
-    key = tuple(sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in options.items()))
-    try:
-        return _html_formatter(key)
-    except TypeError:  # an option that cannot be a key: make one as codehilite would
-        return HtmlFormatter(**options)
-
-
-MARKDOWN_EXTENSION_CONFIGS = {
-    "codehilite": {"css_class": "highlight", "guess_lang": False, "pygments_formatter": _code_formatter}
-}
 # Below this many fields to render, starting worker processes costs more than it saves.
 PARALLEL_FIELDS = 2000
 _CHUNK_FIELDS = 250
@@ -181,11 +155,7 @@ class Renderer:
 
     def __init__(self, cards_dir: Path):
         self.media = MediaFiles(cards_dir)
-        self._md = markdown.Markdown(
-            extensions=list(MARKDOWN_EXTENSIONS),
-            extension_configs=MARKDOWN_EXTENSION_CONFIGS,
-            output_format="html",
-        )
+        self._markdown = MarkdownConverter()
 
     def render_field(
         self, text: str, base: Path, allow: frozenset[str] = frozenset(), html: bool = False
@@ -197,8 +167,7 @@ class Renderer:
             out = text
         else:
             shielded, maths = _shield(text)
-            self._md.reset()
-            out = _unshield(self._md.convert(shielded), maths)
+            out = _unshield(self._markdown.convert(shielded), maths)
         # All media in one place, whoever wrote the tag (Markdown or the author).
         found = inspect_field(out, text, allow)
         errors = list(found.findings)

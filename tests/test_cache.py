@@ -7,7 +7,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import markdown
 import pytest
 from click.testing import CliRunner
 
@@ -321,29 +320,6 @@ def test_fingerprint_covers_every_file_of_the_package(tmp_path):
     css.write_text(css.read_text(encoding="utf-8") + "\n.card { color: red; }\n", encoding="utf-8")
     prints.append(cache_keys.package_fingerprint(copy))
     assert len(set(prints)) == 3
-
-
-CODE_FIELDS = [
-    "```python\ndef f(x):\n    return x * 2\n```",
-    '```python hl_lines="2"\nimport os\nprint(os.sep)\n```',
-    '```json\n{"a": [1, 2]}\n```\n\nand `inline` code, then\n\n```bash\naws ecs list-tasks\n```',
-    "```\nno language at all\n```",
-    "```nosuchlanguage\nx = 1\n```",
-]
-
-
-@pytest.mark.parametrize("text", CODE_FIELDS)
-def test_shared_code_formatter_renders_what_codehilite_renders_alone(text, tmp_path):
-    """render.py reuses one Pygments formatter (a speed-up): the HTML must not change."""
-    plain = markdown.Markdown(
-        extensions=list(render_module.MARKDOWN_EXTENSIONS),
-        extension_configs={"codehilite": {"css_class": "highlight", "guess_lang": False}},
-        output_format="html",
-    )
-    ours = render_module.Renderer(tmp_path)
-    for _ in range(2):  # the second time with the formatter made the first time
-        assert ours.render_field(text, tmp_path).html == plain.convert(text)
-        plain.reset()
 
 
 def test_code_fingerprint_is_the_same_in_every_process():
