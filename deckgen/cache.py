@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from .cards import Topic
 from .errors import Problem, Problems, display_path
 from .load import MAX_FILE_BYTES
 from .output import StagedFiles
-from .render import FieldRenderer, FieldRequest, MediaFiles, RenderedField, usable_cores
+from .render import FieldRenderer, FieldRequest, MediaFiles, Progress, RenderedField, usable_cores
 from .validate import TopicReader
 from .workers import worker_pool
 
@@ -126,18 +127,40 @@ class BuildCache:
         self.read_seconds = 0.0  # time spent reading topics, from the cache or their files
         self._looked_up: dict[str, str] = {}  # topic key -> its file's source key
         self._ahead: dict[str, tuple[str, ReadAlone]] = {}  # topic key -> (source key, read)
+        self._rendered_ahead: dict[FieldRequest, RenderedField] = {}  # fields rendered as read
+        self._split = (0.0, 0.0)  # the read-ahead workers' seconds reading, and rendering
 
-    def read_ahead(self, topics: list[tuple[str, Path]], read: TopicReader) -> list[str]:
+    def read_ahead(
+        self,
+        topics: list[tuple[str, Path]],
+        read: TopicReader,
+        render: TopicRenderer | None = None,
+        progress: Progress | None = None,
+    ) -> list[str]:
         """Read the topic files (key, path) that the cache does not hold, on every core,
         before read_deck asks for them one by one; `topic_reader` then hands them over.
-        Returns the keys of the topics read ahead."""
+        With `render`, each worker renders the fields of the topic it has just read,
+        which `field_renderer` then takes rather than render them again. Returns the
+        keys of the topics read ahead; tells `progress` ("render", topics, of topics)."""
         start = time.perf_counter()
+        self._split = (0.0, 0.0)
         try:
-            return self._read_ahead(topics, read)
+            return self._read_ahead(topics, read, render, progress)
         finally:
-            self.read_seconds += time.perf_counter() - start
+            # The workers read and render each topic in one go: the build's "read" phase
+            # gets the share of the time that the workers' own clocks gave to reading
+            # (the rest counts as rendering).
+            wall = time.perf_counter() - start
+            reading, rendering = self._split
+            self.read_seconds += wall * (reading / (reading + rendering) if rendering else 1.0)
 
-    def _read_ahead(self, topics: list[tuple[str, Path]], read: TopicReader) -> list[str]:
+    def _read_ahead(
+        self,
+        topics: list[tuple[str, Path]],
+        read: TopicReader,
+        render: TopicRenderer | None,
+        progress: Progress | None,
+    ) -> list[str]:
         stale, size = [], 0
         for key, path in topics:
             source = self._look_up(key, path)
@@ -149,10 +172,16 @@ class BuildCache:
             return []
         keys, paths = zip(*stale, strict=True)
         sources = [self._looked_up[key] for key in keys]
+        reading = rendering = 0.0
         with worker_pool(workers) as pool:
-            results = pool.map(_read_alone, [read] * len(keys), keys, paths, sources)
-            for key, result in zip(keys, results, strict=True):
+            results = pool.map(_read_alone, [read] * len(keys), [render] * len(keys), keys, paths, sources)
+            for done, (key, (result, rendered, seconds)) in enumerate(zip(keys, results, strict=True)):
                 self._ahead[key] = (self._looked_up[key], result)
+                self._rendered_ahead.update(rendered)
+                reading, rendering = reading + seconds[0], rendering + seconds[1]
+                if progress and render:
+                    progress("render", done + 1, len(keys))
+        self._split = (reading, rendering)
         return list(keys)
 
     def source_of(self, key: str, path: Path) -> str | None:
@@ -268,9 +297,14 @@ class BuildCache:
                         found[index] = _from_cache(media, entry, requests[index].base)
             missing = [index for index, result in enumerate(found) if result is None]
             self.fields_rendered += [requests[index].text for index in missing]
+            for index in missing:  # rendered by the worker that read the topic
+                found[index] = self._rendered_ahead.get(requests[index])
+            self._rendered_ahead.clear()
+            rendered = missing
+            missing = [index for index in missing if found[index] is None]
             for index, result in zip(missing, render([requests[i] for i in missing]), strict=True):
                 found[index] = result
-            self._keep_fields(requests, keys, found, set(missing), reused, media)  # type: ignore[arg-type]
+            self._keep_fields(requests, keys, found, set(rendered), reused, media)  # type: ignore[arg-type]
             return found  # type: ignore[return-value]
 
         return render_cached
@@ -351,13 +385,23 @@ class BuildCache:
 
 # A topic read in a worker: the topic, the problems found, and its cache file if clean.
 ReadAlone = tuple["Topic | None", list[Problem], "bytes | None"]
+# Renders the fields of a topic just read (render.render_topic_fields, made partial).
+TopicRenderer = Callable[[Topic], dict[FieldRequest, RenderedField]]
 
 
-def _read_alone(read: TopicReader, key: str, path: Path, source: str) -> ReadAlone:
-    """In a worker process (`read_ahead`): one topic file read and validated."""
+def _read_alone(
+    read: TopicReader, render: TopicRenderer | None, key: str, path: Path, source: str
+) -> tuple[ReadAlone, dict[FieldRequest, RenderedField], tuple[float, float]]:
+    """In a worker process (`read_ahead`): one topic file read and validated, then (with
+    `render`) its fields rendered; and the seconds each took."""
+    start = time.perf_counter()
     problems = Problems()
     topic = read(key, path, problems)
-    return topic, problems.items, None if problems.items else _topic_document(topic, source)
+    kept = None if problems.items else _topic_document(topic, source)
+    read_at = time.perf_counter()
+    rendered = render(topic) if render and topic is not None else {}
+    seconds = (read_at - start, time.perf_counter() - read_at)
+    return (topic, problems.items, kept), rendered, seconds
 
 
 def _topic_document(topic: Topic | None, source: str) -> bytes | None:

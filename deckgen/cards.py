@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Location
+from .records import sent_between_processes
 
 
+@sent_between_processes
 @dataclass(frozen=True, slots=True)
 class Card:
     id: str

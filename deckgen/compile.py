@@ -15,10 +15,10 @@ from functools import cached_property, partial
 from pathlib import Path
 
 from .cache import BuildCache
-from .cards import Deck
+from .cards import Deck, DeckConfig
 from .errors import Problem, Problems
 from .notetypes import NoteTypeSpec, note_types_for
-from .render import MediaFiles, Progress, RenderedCard, render_deck, render_fields
+from .render import MediaFiles, Progress, RenderedCard, render_deck, render_fields, render_topic_fields
 from .validate import read_deck, read_topic_file
 
 
@@ -84,13 +84,18 @@ def fewer_collections() -> Iterator[None]:
 def topic_files(cards_dir: Path) -> list[tuple[str, Path]]:
     """The topic files (key, path) that read_deck reads, in its order: asked of read_deck
     itself (reading only the deck config), so that the two never disagree."""
+    return _deck_files(cards_dir)[1]
+
+
+def _deck_files(cards_dir: Path) -> tuple[DeckConfig, list[tuple[str, Path]]]:
+    """The deck config and `topic_files`."""
     found: list[tuple[str, Path]] = []
 
     def note(key: str, path: Path, _problems: Problems) -> None:
         found.append((key, path))
 
-    read_deck(cards_dir, Problems(), note)
-    return found
+    deck = read_deck(cards_dir, Problems(), note)
+    return deck.config, found
 
 
 @fewer_collections()
@@ -104,7 +109,11 @@ def compile_deck(
     """
     problems = Problems()
     if cache:
-        cache.read_ahead(topic_files(cards_dir), read_topic_file)
+        # Each topic read and rendered by one worker (reading is a fifth of the work and
+        # would otherwise end before rendering starts: the two run on every core at once).
+        config, files = _deck_files(cards_dir)
+        render_ahead = partial(render_topic_fields, cards_dir, config.html_allow)
+        cache.read_ahead(files, read_topic_file, render_ahead, progress)
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file
     deck = read_deck(cards_dir, problems, read)
     render = partial(render_fields, cards_dir, progress=progress)

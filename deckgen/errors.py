@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .records import sent_between_processes
+
 Severity = Literal["error", "warning"]
 
 
+@sent_between_processes
 @dataclass(frozen=True, order=True, slots=True)
 class Location:
     """A place in a source file; line and column count from 1, as editors do."""

@@ -28,6 +28,7 @@ from .cards import Card, Deck, Topic
 from .errors import Location, Problems, display_path
 from .html_policy import Finding, inspect_field, place, rewrite_media, source_from
 from .markdown_converter import MarkdownConverter
+from .records import sent_between_processes
 from .workers import worker_pool
 
 _MATH_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
@@ -44,6 +45,7 @@ PARALLEL_FIELDS = 2000
 _CHUNK_FIELDS = 250
 
 
+@sent_between_processes
 @dataclass(frozen=True, slots=True)
 class MediaFile:
     source: Path  # the file under cards/
@@ -59,6 +61,7 @@ class RenderedCard:
     media: tuple[MediaFile, ...]
 
 
+@sent_between_processes
 @dataclass(frozen=True, slots=True)
 class RenderedField:
     html: str
@@ -69,6 +72,7 @@ class RenderedField:
     images: tuple[str, ...] = ()  # each media file's src as written (images and sounds), for the cache
 
 
+@sent_between_processes
 @dataclass(frozen=True, slots=True)
 class FieldRequest:
     """One Markdown field to render: its text, the folder its media paths start from,
@@ -231,13 +235,28 @@ def _is_plain(card: Card, key: str) -> bool:
 def field_requests(deck: Deck) -> list[FieldRequest]:
     """Every Markdown field of every card, in deck order (topic by topic, card by card)."""
     allow = deck.config.html_allow
+    return [request for topic in deck.topics for request in topic_field_requests(topic, allow)]
+
+
+def topic_field_requests(topic: Topic, allow: frozenset[str]) -> list[FieldRequest]:
+    """Every Markdown field of one topic's cards, in order; `allow`: the deck's HTML opt-ins."""
+    base = topic.path.parent
     return [
         FieldRequest(topic.key, base, text, allow, card.html)
-        for topic, base in ((topic, topic.path.parent) for topic in deck.topics)  # (once per topic)
         for card in topic.cards
         for key, text in card.fields.items()
         if not _is_plain(card, key)
     ]
+
+
+def render_topic_fields(
+    cards_dir: Path, allow: frozenset[str], topic: Topic
+) -> dict[FieldRequest, RenderedField]:
+    """In a worker process that has just read `topic` (cache.read_ahead): its fields,
+    rendered there rather than sent back and forth again."""
+    renderer = _worker_renderer(cards_dir)
+    requests = topic_field_requests(topic, allow)
+    return {r: renderer.render_field(r.text, r.base, r.allow, r.html) for r in requests}
 
 
 def render_deck(deck: Deck, problems: Problems, render: FieldRenderer) -> list[RenderedCard]:

@@ -157,23 +157,49 @@ def test_rebuilds_with_and_without_the_lock_patch_write_the_same_lock(tmp_path):
     assert lock is not None and dump_lock(lock) == runs["patched"][-1]
 
 
-@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize("broken", [None, "card", "field"])
 def test_topics_read_ahead_on_every_core_build_what_one_process_builds(tmp_path, monkeypatch, broken):
+    """Each worker reads a topic and renders its fields: the same packages, problems
+    and cache as one process reading and rendering in turn."""
     topic_files = generate(tmp_path / "cards", 410)  # three topic files
-    if broken:  # a card with a problem: reported alike, and its topic never kept
-        text = topic_files[1].read_text(encoding="utf-8")
+    text = topic_files[1].read_text(encoding="utf-8")
+    if broken == "card":  # a card with a problem: reported alike, and its topic never kept
         topic_files[1].write_text(text.replace("    front: '", "    frnt: '", 1), encoding="utf-8")
-    outcomes = {}
+    if broken == "field":  # a field with a problem, found while rendering
+        topic_files[1].write_text(
+            text.replace("    front: '", "    front: '![x](no-such.png) ", 1), encoding="utf-8"
+        )
+    outcomes, rendered_by_main = {}, {}
     for name, threshold in (("one process", 10**12), ("read ahead", 0)):
         monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", threshold)
+        rendered: list[str] = []
+
+        def counting(cards_dir, requests, progress=None, rendered=rendered):
+            rendered.extend(request.text for request in requests)
+            return render_fields(cards_dir, requests, progress)
+
+        monkeypatch.setattr(compile_module, "render_fields", counting)
         out = tmp_path / name
+        reports: list[tuple] = []
         try:
-            result = build(tmp_path / "cards", out, now=1_800_000_000)
-            outcomes[name] = (result.work.topics_read, {p.name: p.read_bytes() for p in out.glob("*.apkg")})
+            result = build(
+                tmp_path / "cards", out, now=1_800_000_000, progress=lambda *a, r=reports: r.append(a)
+            )
+            work = result.work
+            packages = {p.name: p.read_bytes() for p in out.glob("*.apkg")}
+            outcomes[name] = (work.topics_read, sorted(work.fields_rendered), packages)
+            again = build(tmp_path / "cards", out, now=1_800_000_000).work  # all from the cache
+            assert again.fields_rendered == () and again.topics_read == ()
         except DeckError as error:
             outcomes[name] = [(p.location, p.message) for p in error.problems]
+        rendered_by_main[name] = rendered
+        renders = [(done, total) for step, done, total in reports if step == "render"]
+        assert renders == sorted(renders) and (not renders or renders[-1][0] == renders[-1][1])
     assert outcomes["read ahead"] == outcomes["one process"]
-    assert ("frnt" in repr(outcomes["read ahead"])) == broken
+    assert ("frnt" in repr(outcomes["read ahead"])) == (broken == "card")
+    assert ("no-such.png" in repr(outcomes["read ahead"])) == (broken == "field")
+    assert len(rendered_by_main["one process"]) > 400
+    assert rendered_by_main["read ahead"] == []  # every field rendered by the worker that read it
 
     cache = BuildCache(tmp_path / "fresh")
     topics = [(path.stem, path) for path in topic_files]

@@ -96,3 +96,25 @@ def test_real_deck_packages_the_sidecar_diagram(real_cards, tmp_path, anki):
     anki.import_package(tmp_path / "out" / "aws-containers.apkg")
     media_dir = Path(anki.col.media.dir())
     assert any(p.name.startswith("sidecar-bind-mount-") for p in media_dir.iterdir())
+
+
+def test_records_sent_back_by_workers_pickle_as_plain_tuples(tmp_path, monkeypatch):
+    """Cards and rendered fields cross between processes by the thousand: each comes back
+    equal, without asking dataclasses for its fields (slow, once per object)."""
+    import dataclasses
+    import pickle
+
+    from deckgen.cards import Card
+    from deckgen.errors import Location
+    from deckgen.render import FieldRequest, MediaFile, RenderedField
+
+    where = Location("cards/a.yaml", 3, 5)
+    records = [
+        where,
+        Card("a1", "basic", {"front": "Q"}, {"front": where}, ("t",), where, ("quality",), "", True, where),
+        FieldRequest("a", tmp_path, "**Q**", frozenset({"style"}), False),
+        RenderedField("<p>Q</p>", (MediaFile(tmp_path / "a.png", "a-123.png"),), (), ("a.png",)),
+    ]
+    data = pickle.dumps(records)
+    monkeypatch.setattr(dataclasses, "fields", lambda *_: pytest.fail("fields() asked while loading"))
+    assert pickle.loads(data) == records

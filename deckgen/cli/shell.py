@@ -180,8 +180,8 @@ class ProgressBars:
         self._bar = None
 
     def __call__(self, step: str, done: int, total: int) -> None:
-        if step != self._step:
-            self.close()
+        if step != self._step or (self._bar is not None and total != self._bar.length):
+            self.close()  # (a step may count topics first, then what was left of it in fields)
             self._step = step
         if self._bar is None:
             if time.monotonic() - self._start < self.DELAY:
