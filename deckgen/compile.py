@@ -84,17 +84,19 @@ def fewer_collections() -> Iterator[None]:
 def topic_files(cards_dir: Path) -> list[tuple[str, Path]]:
     """The topic files (key, path) that read_deck reads, in its order: asked of read_deck
     itself (reading only the deck config), so that the two never disagree."""
-    return _deck_files(cards_dir)[1]
+    return deck_files(cards_dir)[1]
 
 
-def _deck_files(cards_dir: Path) -> tuple[DeckConfig, list[tuple[str, Path]]]:
-    """The deck config and `topic_files`."""
+def deck_files(
+    cards_dir: Path, problems: Problems | None = None
+) -> tuple[DeckConfig, list[tuple[str, Path]]]:
+    """The deck config and `topic_files`; the config's problems go to `problems`."""
     found: list[tuple[str, Path]] = []
 
     def note(key: str, path: Path, _problems: Problems) -> None:
         found.append((key, path))
 
-    deck = read_deck(cards_dir, Problems(), note)
+    deck = read_deck(cards_dir, Problems() if problems is None else problems, note)
     return deck.config, found
 
 
@@ -111,7 +113,7 @@ def compile_deck(
     if cache:
         # Each topic read and rendered by one worker (reading is a fifth of the work and
         # would otherwise end before rendering starts: the two run on every core at once).
-        config, files = _deck_files(cards_dir)
+        config, files = deck_files(cards_dir)
         render_ahead = partial(render_topic_fields, cards_dir, config.html_allow)
         cache.read_ahead(files, read_topic_file, render_ahead, progress)
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import marshal
 import re
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -27,12 +26,12 @@ from pathlib import Path
 
 from .cache import SECTIONS_DIR, BuildCache
 from .cache_files import document_bytes, read_document
-from .cache_keys import code_fingerprint
 from .compile import CompiledDeck, compile_deck
 from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
 from .output import StagedFiles, Waiting, naming, remove_temporaries, writing_to
-from .render import MediaFile, RenderedCard
+from .preview_sections import Section, compile_edited, section_document, section_from, section_keys
+from .render import MediaFile, MediaFiles, RenderedCard
 from .templates import render_template, strip_html
 
 PREVIEW_DIR = "preview"
@@ -123,15 +122,7 @@ class PreviewPage:
     cards: tuple[PreviewCard, ...]  # those made for this page (not those of `kept` sections)
     card_count: int = 0  # every card on the page
     sections: dict[str, Section] = field(default_factory=dict)  # those made for this page, by topic
-
-
-@dataclass(frozen=True)
-class Section:
-    """One deck's part of the page, as `preview_page` made it."""
-
-    html: str
-    notes: int
-    cards: int
+    note_count: int = 0  # every note on the page
 
 
 def _asset(name: str) -> str:
@@ -212,7 +203,7 @@ def preview_page(compiled: CompiledDeck, kept: dict[str, Section] | None = None)
     media: dict[str, MediaFile] = {}
     sections, made = [], {}
     nav = []
-    card_count = 0
+    card_count = note_count = 0
     cards_by_topic = compiled.cards_by_topic()
     for topic in compiled.deck.topics:
         notes = cards_by_topic[topic.key]
@@ -236,10 +227,12 @@ def preview_page(compiled: CompiledDeck, kept: dict[str, Section] | None = None)
             made[topic.key] = section
         count = f"{section.notes} notes, {section.cards} cards"
         nav.append(f'<li><a href="#{e(anchor)}">{e(topic.title)}</a> <small>{count}</small></li>')
+        for item in section.media:  # (a kept section of a topic not compiled again)
+            media.setdefault(item.name, item)
         sections.append(section.html)
         card_count += section.cards
-    notes_total = len(compiled.cards)
-    summary = f"{notes_total} notes, {card_count} cards"
+        note_count += section.notes
+    summary = f"{note_count} notes, {card_count} cards"
     body = f"""<body>
 <header class="pv-bar">
 <div class="pv-title"><h1>{e(title)}</h1>
@@ -279,7 +272,9 @@ def preview_page(compiled: CompiledDeck, kept: dict[str, Section] | None = None)
 </head>
 {body}</html>
 """
-    return PreviewPage(page, tuple(media[name] for name in sorted(media)), tuple(all_cards), card_count, made)
+    return PreviewPage(
+        page, tuple(media[name] for name in sorted(media)), tuple(all_cards), card_count, made, note_count
+    )
 
 
 # -- writing it -----------------------------------------------------------------------------
@@ -296,6 +291,9 @@ class PreviewResult:
     warnings: list[Problem]
     fields_rendered: int = 0  # fields rendered rather than taken from the build cache
     sections_made: tuple[str, ...] = ()  # topics whose part of the page was not in the cache
+    # Topics whose cards were compiled (from their files or the build cache): after an
+    # edit, the edited ones only (preview_sections.compile_edited).
+    topics_compiled: tuple[str, ...] = ()
 
 
 def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None) -> PreviewResult:
@@ -305,18 +303,30 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
     command writing to `out_dir` (a build) to finish, and tells `waiting` so.
     """
     cache = BuildCache(out_dir)  # the build's: a preview after a build renders nothing again
-    compiled = compile_deck(cards_dir, cache)
-    keys = _section_keys(compiled)
-    kept = {}
-    for topic, key in keys.items():
-        document = read_document(cache.shard(SECTIONS_DIR, topic))
-        section = _section(document) if document.get("key") == key else None
-        if section is not None:
-            kept[topic] = section
-            cache.keep(cache.shard(SECTIONS_DIR, topic))
+    media = MediaFiles(cards_dir)
+    edited = compile_edited(cards_dir, cache)  # only the topics edited since the last preview
+    if edited is not None:
+        compiled, kept = edited.compiled, edited.kept
+        shows = section_keys(compiled)  # (right for the edited topics, the ones it is used for)
+    else:
+        cache = BuildCache(out_dir)  # (the quick way may have read part of it)
+        compiled = compile_deck(cards_dir, cache)
+        shows = section_keys(compiled)
+        kept = {}
+        for topic, key in shows.items():
+            path = cache.shard(SECTIONS_DIR, topic)
+            document = read_document(path)
+            section = section_from(document) if document.get("key") == key else None
+            if section is not None:
+                kept[topic] = section
+                again = section_document(compiled, cache, topic, section, key, media)
+                if again == document:
+                    cache.keep(path)
+                else:  # what it shows is the same, what it was compiled from is not
+                    cache.put(path, document_bytes(again))
     page = preview_page(compiled, kept)
     for topic, section in page.sections.items():
-        document = {"key": keys[topic], "html": section.html, "notes": section.notes, "cards": section.cards}
+        document = section_document(compiled, cache, topic, section, shows[topic], media)
         cache.put(cache.shard(SECTIONS_DIR, topic), document_bytes(document))
     folder = out_dir / PREVIEW_DIR
     with writing_to(out_dir, waiting):
@@ -337,34 +347,13 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
                 path.unlink()
     rendered = len(cache.fields_rendered)
     cards = page.card_count
+    compiled_keys = tuple(dict.fromkeys(rc.topic for rc in compiled.cards))
     return PreviewResult(
-        folder / PAGE_FILE, len(compiled.cards), cards, compiled.warnings, rendered, tuple(page.sections)
+        folder / PAGE_FILE,
+        page.note_count,
+        cards,
+        compiled.warnings,
+        rendered,
+        tuple(page.sections),
+        compiled_keys if edited is not None else tuple(t.key for t in compiled.deck.topics),
     )
-
-
-def _section_keys(compiled: CompiledDeck) -> dict[str, str]:
-    """Per topic, a hash of everything its section of the page shows: deckgen's code,
-    the deck's name, and each note's id, type, fields and tags with its note type."""
-    cards_by_topic = compiled.cards_by_topic()
-    keys = {}
-    for topic in compiled.deck.topics:
-        notes = cards_by_topic[topic.key]
-        types = []
-        for key in sorted({rc.card.type for rc in notes}):
-            spec = compiled.note_types[key]
-            types.append((key, spec.label, spec.fields, spec.templates, spec.style(), spec.is_cloze))
-        head = (code_fingerprint(), topic.key, topic.title, compiled.deck_name(topic.key), types)
-        digest = hashlib.sha256(repr(head).encode("utf-8"))
-        # (marshal's version 0: equal values, equal bytes; one call, not a repr per note)
-        digest.update(
-            marshal.dumps([(rc.card.id, rc.card.type, list(rc.fields.items()), rc.tags) for rc in notes], 0)
-        )
-        keys[topic.key] = digest.hexdigest()
-    return keys
-
-
-def _section(document: dict) -> Section | None:
-    html_text, notes, cards = document.get("html"), document.get("notes"), document.get("cards")
-    if isinstance(html_text, str) and isinstance(notes, int) and isinstance(cards, int):
-        return Section(html_text, notes, cards)
-    return None

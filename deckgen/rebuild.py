@@ -161,7 +161,7 @@ def _same_cards(topic: Topic, entry: dict) -> bool:
     return (
         topic.title == entry["title"]
         and [card.id for card in topic.cards] == entry["ids"]
-        and _retired_key(topic) == entry["retired"]
+        and retired_key(topic) == entry["retired"]
     )
 
 
@@ -298,7 +298,7 @@ def remember(
                 "source": source,
                 "title": topic.title,
                 "ids": [rc.card.id for rc in cards],
-                "retired": _retired_key(topic),
+                "retired": retired_key(topic),
                 "types": list(dict.fromkeys(rc.card.type for rc in cards)),
                 "media": [[str(path), name, media.digest(path)] for path, name in files.items()],
                 "first_id": deck.first_id,
@@ -341,7 +341,7 @@ def config_key(config) -> str:
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
 
 
-def _retired_key(topic: Topic) -> str:
+def retired_key(topic: Topic) -> str:
     entries = [(entry.id, entry.reason, entry.replaced_by) for entry in topic.retired]
     return hashlib.sha256(repr(entries).encode("utf-8")).hexdigest()
 

@@ -16,6 +16,7 @@ from deckgen import identity
 from deckgen.build import build
 from deckgen.cli import main
 from deckgen.compile import compile_deck
+from deckgen.errors import DeckError
 from deckgen.notetypes import NOTE_TYPES, card_css, cards_per_note
 from deckgen.preview import (
     MATHJAX_FILE,
@@ -271,3 +272,82 @@ def test_a_preview_after_an_edit_makes_only_the_edited_decks_part_again(real_car
     fresh = write_preview(real_cards, tmp_path / "fresh")
     assert edited.path.read_bytes() == fresh.path.read_bytes()
     assert b"Edited " in edited.path.read_bytes()
+
+
+def _edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_preview_after_an_edit_compiles_only_the_edited_topic(real_cards, tmp_path):
+    out = tmp_path / "out"
+    build(real_cards, out, now=1_800_000_000)
+    first = write_preview(real_cards, out)
+    assert len(first.topics_compiled) == len(list(real_cards.glob("*.yaml"))) - 1  # (all but deck.yaml)
+    again = write_preview(real_cards, out)
+    assert again.topics_compiled == () and again.sections_made == ()
+    assert again.path.read_bytes() == first.path.read_bytes()
+    _edit(real_cards / "ecr.yaml", "    front: ", "    front: Edited ")
+    edited = write_preview(real_cards, out)
+    assert edited.topics_compiled == ("ecr",) and edited.sections_made == ("ecr",)
+    assert edited.fields_rendered == 1
+    fresh = write_preview(real_cards, tmp_path / "fresh")
+    assert (edited.notes, edited.cards) == (fresh.notes, fresh.cards) == (first.notes, first.cards)
+    assert edited.path.read_bytes() == fresh.path.read_bytes()
+    assert b"Edited " in edited.path.read_bytes()
+    # The media of the topics not compiled are still beside the page.
+    assert {p.name for p in edited.path.parent.iterdir()} == {p.name for p in fresh.path.parent.iterdir()}
+    # What the build cached of the other topics is still there for the next build, and
+    # the preview's reading and rendering of the edited one too.
+    work = build(real_cards, out, now=1_800_000_060).work
+    assert work.topics_read == () and work.fields_rendered == ()
+
+
+CHANGES = {
+    # what the author changed -> a change made to the copy of the deck
+    "an image's bytes": lambda cards: (cards / "media" / "sidecar-bind-mount.svg").write_text(
+        (cards / "media" / "sidecar-bind-mount.svg")
+        .read_text(encoding="utf-8")
+        .replace("<svg", "<svg id='x'", 1),
+        encoding="utf-8",
+    ),
+    "the deck's title": lambda cards: _edit(cards / "deck.yaml", "deck: ", "deck: Renamed "),
+    "a topic's title": lambda cards: _edit(cards / "ecr.yaml", "deck: ", "deck: Renamed "),
+    "a card added": lambda cards: _edit(
+        cards / "ecr.yaml", "cards:\n", "cards:\n  - id: ecr-new-card\n    front: New?\n    back: Yes.\n"
+    ),
+    "a card id that another topic has": lambda cards: _edit(
+        cards / "ecr.yaml",
+        "cards:\n",
+        "cards:\n  - id: " + _first_id(cards / "eks.yaml") + "\n    front: Q\n    back: A\n",
+    ),
+    "a topic removed": lambda cards: (cards / "eks.yaml").unlink(),
+    "a topic added": lambda cards: (cards / "zz-new.yaml").write_text(
+        "deck: New topic\ncards:\n  - id: zz-one\n    front: Q\n    back: A\n", encoding="utf-8"
+    ),
+    "a broken card": lambda cards: _edit(cards / "ecr.yaml", "    front: ", "    frnt: "),
+    "a comment only": lambda cards: _edit(cards / "ecr.yaml", "cards:\n", "# a comment\ncards:\n"),
+}
+
+
+def _first_id(path):
+    return re.search(r"- id: (\S+)", path.read_text(encoding="utf-8")).group(1)
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_preview_after_any_change_is_the_preview_without_the_cache(real_cards, tmp_path, change):
+    """Whatever changed, the page (or the error) is what a preview from nothing gives."""
+    out = tmp_path / "out"
+    write_preview(real_cards, out)
+    CHANGES[change](real_cards)
+    outcomes = []
+    for folder in (out, tmp_path / "fresh"):
+        try:
+            result = write_preview(real_cards, folder)
+            outcomes.append((result.path.read_bytes(), result.notes, result.cards, result.warnings))
+        except DeckError as error:
+            outcomes.append([(str(p.location), p.message) for p in error.problems])
+    assert outcomes[0] == outcomes[1]
+    if change == "a comment only":
+        assert write_preview(real_cards, out).topics_compiled == ()  # (the next one keeps it all)
