@@ -6,7 +6,8 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
   kept under `source_key` (its bytes, its path, deckgen's code) and taken instead of
   reading the file again while that key is the same. A file with problems is never
   kept, so its problems are reported on every build. (`topics/<topic>.bin`) When
-  there are many files to read, `read_ahead` reads them on every core first.
+  there are many files to read, `read_ahead` reads them on every core first, each
+  worker rendering the fields of the topic it has just read.
 - `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
   what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
   file, the field's text, the deck's HTML opt-ins) and on the bytes of the media files

@@ -31,6 +31,7 @@ from .identity import Identified, deck_id, note_guid, note_type_id
 from .lock import ROOT
 from .output import with_path
 from .package_database import DeckRows, KeptDeck, first_ids, write_collection
+from .records import sent_between_processes
 from .schema import RETIRED_TOPIC
 
 # SQLite's primary result code for a full disk (the scratch database fills it first).
@@ -43,6 +44,7 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 ZIP_LEVEL = 1
 
 
+@sent_between_processes  # (to the workers that write topic packages)
 @dataclass(frozen=True, slots=True)
 class PackageNote:
     guid: str
