@@ -37,21 +37,28 @@ temporary name until then). It is never published, and deleting it is always saf
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from .cache_fields import fields_document, look_up, spans
 from .cache_files import PackageIndex, document_bytes, document_source, read_document
-from .cache_keys import FORMAT, code_fingerprint, field_key, shard_path, source_key
-from .cache_topics import expect_type, topic_from_values, topic_values
+from .cache_keys import FORMAT, code_fingerprint, shard_path, source_key
+from .cache_topics import topic_from_values, topic_values
 from .cards import Topic
 from .errors import Problem, Problems, display_path
 from .load import MAX_FILE_BYTES
 from .output import StagedFiles
-from .render import FieldRenderer, FieldRequest, MediaFiles, Progress, RenderedField, usable_cores
+from .render import (
+    CompiledTopic,
+    FieldRenderer,
+    FieldRequest,
+    MediaFiles,
+    Progress,
+    RenderedField,
+    usable_cores,
+)
 from .validate import TopicReader
 from .workers import worker_pool
 
@@ -66,45 +73,6 @@ SECTIONS_DIR = "preview"  # each topic's part of the preview page (preview.py)
 # Below this many bytes of topic files to read, one process reads them sooner than
 # several (starting them, and sending the cards back, costs about 0.1 s).
 READ_AHEAD_BYTES = 1_000_000
-# -- rendered fields ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CachedField:
-    html: str
-    images: tuple[tuple[str, str, str], ...]  # each media file: (src as written, name, sha256)
-
-
-def _fields_from_document(document: dict) -> dict[str, CachedField]:
-    try:
-        return {
-            key: CachedField(expect_type(str, html), tuple(tuple(map(str, image)) for image in images))
-            for key, (html, images) in document["fields"].items()
-        }
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _from_cache(media: MediaFiles, entry: CachedField, base: Path) -> RenderedField | None:
-    """The cached field, if every media file it uses is still there with the same bytes."""
-    found = []
-    for src, name, digest in entry.images:
-        path, _error = media.image_file(src, base)
-        if path is None or media.digest(path) != digest or media.media_file(path).name != name:
-            return None
-        found.append(media.media_file(path))
-    return RenderedField(entry.html, tuple(found), (), tuple(src for src, _name, _digest in entry.images))
-
-
-def _spans(requests: list[FieldRequest]) -> list[tuple[str, int, int]]:
-    """(topic, start, end) of each topic's run of requests, in order."""
-    spans: list[tuple[str, int, int]] = []
-    for index, request in enumerate(requests):
-        if spans and spans[-1][0] == request.topic:
-            spans[-1] = (request.topic, spans[-1][1], index + 1)
-        else:
-            spans.append((request.topic, index, index + 1))
-    return spans
 
 
 class BuildCache:
@@ -128,25 +96,27 @@ class BuildCache:
         self.read_seconds = 0.0  # time spent reading topics, from the cache or their files
         self._looked_up: dict[str, str] = {}  # topic key -> its file's source key
         self._ahead: dict[str, tuple[str, ReadAlone]] = {}  # topic key -> (source key, read)
-        self._rendered_ahead: dict[FieldRequest, RenderedField] = {}  # fields rendered as read
+        # topic key -> (the topic read ahead, as its worker compiled it)
+        self._compiled_ahead: dict[str, tuple[Topic, CompiledTopic]] = {}
         self._split = (0.0, 0.0)  # the read-ahead workers' seconds reading, and rendering
 
     def read_ahead(
         self,
         topics: list[tuple[str, Path]],
         read: TopicReader,
-        render: TopicRenderer | None = None,
+        compile: TopicCompiler | None = None,
         progress: Progress | None = None,
     ) -> list[str]:
         """Read the topic files (key, path) that the cache does not hold, on every core,
         before read_deck asks for them one by one; `topic_reader` then hands them over.
-        With `render`, each worker renders the fields of the topic it has just read,
-        which `field_renderer` then takes rather than render them again. Returns the
-        keys of the topics read ahead; tells `progress` ("render", topics, of topics)."""
+        With `compile`, each worker goes on to compile the topic it has just read (its
+        fields from the cache or rendered, its cards assembled), which `compiled_ahead`
+        then hands over. Returns the keys of the topics read ahead; tells `progress`
+        ("render", topics, of topics)."""
         start = time.perf_counter()
         self._split = (0.0, 0.0)
         try:
-            return self._read_ahead(topics, read, render, progress)
+            return self._read_ahead(topics, read, compile, progress)
         finally:
             # The workers read and render each topic in one go: the build's "read" phase
             # gets the share of the time that the workers' own clocks gave to reading
@@ -159,7 +129,7 @@ class BuildCache:
         self,
         topics: list[tuple[str, Path]],
         read: TopicReader,
-        render: TopicRenderer | None,
+        compile: TopicCompiler | None,
         progress: Progress | None,
     ) -> list[str]:
         stale, size = [], 0
@@ -175,12 +145,13 @@ class BuildCache:
         sources = [self._looked_up[key] for key in keys]
         reading = rendering = 0.0
         with worker_pool(workers) as pool:
-            results = pool.map(_read_alone, [read] * len(keys), [render] * len(keys), keys, paths, sources)
-            for done, (key, (result, rendered, seconds)) in enumerate(zip(keys, results, strict=True)):
+            results = pool.map(_read_alone, [read] * len(keys), [compile] * len(keys), keys, paths, sources)
+            for done, (key, (result, compiled, seconds)) in enumerate(zip(keys, results, strict=True)):
                 self._ahead[key] = (self._looked_up[key], result)
-                self._rendered_ahead.update(rendered)
+                if compiled is not None:
+                    self._compiled_ahead[key] = (result[0], compiled)
                 reading, rendering = reading + seconds[0], rendering + seconds[1]
-                if progress and render:
+                if progress and compile:
                     progress("render", done + 1, len(keys))
         self._split = (reading, rendering)
         return list(keys)
@@ -273,71 +244,53 @@ class BuildCache:
         """`render`, but taking each field from the cache when it holds it."""
 
         def render_cached(requests: list[FieldRequest]) -> list[RenderedField]:
-            found: list[RenderedField | None] = [None] * len(requests)
-            keys = [""] * len(requests)
-            reused: set[str] = set()  # topics whose field keys were taken as kept
-            for topic, start, end in _spans(requests):
-                document = read_document(shard_path(self.folder / FIELDS_DIR, topic))
-                kept = document.get("keys")
-                source = self._sources.get(topic)
-                # The kept keys hold the opt-ins they were made with: reuse them under the same.
-                same_allow = document.get("allow") == sorted(requests[start].allow)
-                if source and document.get("source") == source and same_allow and _strings(kept, end - start):
-                    keys[start:end] = kept
-                    reused.add(topic)
-                else:
-                    resolved = functools.lru_cache(maxsize=None)(Path.resolve)  # a few bases, many fields
-                    keys[start:end] = [
-                        field_key(media.cards_dir, resolved(r.base), r.text, r.allow, r.html)
-                        for r in requests[start:end]
-                    ]
-                entries = _fields_from_document(document)
-                for index in range(start, end):
-                    entry = entries.get(keys[index])
-                    if entry is not None:
-                        found[index] = _from_cache(media, entry, requests[index].base)
+            runs = [
+                (
+                    topic,
+                    start,
+                    end,
+                    look_up(
+                        self.shard(FIELDS_DIR, topic),
+                        self._sources.get(topic, ""),
+                        requests[start:end],
+                        media,
+                    ),
+                )
+                for topic, start, end in spans(requests)
+            ]
+            found = [result for *_span, fields in runs for result in fields.found]
             missing = [index for index, result in enumerate(found) if result is None]
             self.fields_rendered += [requests[index].text for index in missing]
-            for index in missing:  # rendered by the worker that read the topic
-                found[index] = self._rendered_ahead.get(requests[index])
-            self._rendered_ahead.clear()
-            rendered = missing
-            missing = [index for index in missing if found[index] is None]
             for index, result in zip(missing, render([requests[i] for i in missing]), strict=True):
                 found[index] = result
-            self._keep_fields(requests, keys, found, set(rendered), reused, media)  # type: ignore[arg-type]
+            rendered = set(missing)
+            for topic, start, end, fields in runs:  # what each topic's fields file holds next
+                shard = self.shard(FIELDS_DIR, topic)
+                if fields.reused and not rendered.intersection(range(start, end)):
+                    self._kept.add(shard)
+                else:
+                    source = self._sources.get(topic, "")
+                    self._writes[shard] = fields_document(
+                        source, requests[start:end], fields.keys, found[start:end], media
+                    )  # type: ignore[arg-type]
             return found  # type: ignore[return-value]
 
         return render_cached
 
-    def _keep_fields(
-        self,
-        requests: list[FieldRequest],
-        keys: list[str],
-        found: list[RenderedField],
-        rendered: set[int],
-        reused: set[str],
-        media: MediaFiles,
-    ) -> None:
-        """What each topic's fields file should hold after this build."""
-        for topic, start, end in _spans(requests):
-            shard = shard_path(self.folder / FIELDS_DIR, topic)
-            if topic in reused and not rendered.intersection(range(start, end)):
-                self._kept.add(shard)
-                continue
-            entries = {}
-            for key, result in zip(keys[start:end], found[start:end], strict=True):
-                if result.errors:
-                    continue  # a field with a problem is rendered again, to report it again
-                images = [
-                    [src, item.name, media.digest(item.source)]
-                    for src, item in zip(result.images, result.media, strict=True)
-                ]
-                entries[key] = [result.html, images]
-            source = self._sources.get(topic, "")
-            allow = sorted(requests[start].allow)
-            document = {"source": source, "allow": allow, "keys": keys[start:end], "fields": entries}
-            self._writes[shard] = document_bytes(document)
+    def compiled_ahead(self, topic: Topic) -> CompiledTopic | None:
+        """The topic as the worker that read it compiled it (`read_ahead` with `compile`),
+        if `topic` is the one it read; its fields file is then what that worker made."""
+        ahead = self._compiled_ahead.pop(topic.key, None)
+        if ahead is None or ahead[0] is not topic:
+            return None
+        compiled = ahead[1]
+        shard = self.shard(FIELDS_DIR, topic.key)
+        if compiled.fields_file is None:
+            self._kept.add(shard)
+        else:
+            self._writes[shard] = compiled.fields_file
+        self.fields_rendered += compiled.fields_rendered
+        return compiled
 
     def lock_is_ours(self, lock_path: Path, text: str) -> bool:
         """Whether `text`, the lock at `lock_path`, is the text this deckgen last wrote
@@ -386,23 +339,23 @@ class BuildCache:
 
 # A topic read in a worker: the topic, the problems found, and its cache file if clean.
 ReadAlone = tuple["Topic | None", list[Problem], "bytes | None"]
-# Renders the fields of a topic just read (render.render_topic_fields, made partial).
-TopicRenderer = Callable[[Topic], dict[FieldRequest, RenderedField]]
+# Compiles a topic just read, given its file's source key (compile.py's, made partial).
+TopicCompiler = Callable[[Topic, str], CompiledTopic]
 
 
 def _read_alone(
-    read: TopicReader, render: TopicRenderer | None, key: str, path: Path, source: str
-) -> tuple[ReadAlone, dict[FieldRequest, RenderedField], tuple[float, float]]:
+    read: TopicReader, compile: TopicCompiler | None, key: str, path: Path, source: str
+) -> tuple[ReadAlone, CompiledTopic | None, tuple[float, float]]:
     """In a worker process (`read_ahead`): one topic file read and validated, then (with
-    `render`) its fields rendered; and the seconds each took."""
+    `compile`) compiled; and the seconds each took."""
     start = time.perf_counter()
     problems = Problems()
     topic = read(key, path, problems)
     kept = None if problems.items else _topic_document(topic, source)
     read_at = time.perf_counter()
-    rendered = render(topic) if render and topic is not None else {}
+    compiled = compile(topic, source) if compile and topic is not None else None
     seconds = (read_at - start, time.perf_counter() - read_at)
-    return (topic, problems.items, kept), rendered, seconds
+    return (topic, problems.items, kept), compiled, seconds
 
 
 def _topic_document(topic: Topic | None, source: str) -> bytes | None:

@@ -14,11 +14,23 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 
-from .cache import BuildCache
-from .cards import Deck, DeckConfig
+from .cache import FIELDS_DIR, BuildCache
+from .cache_fields import fields_document, look_up
+from .cache_keys import shard_path
+from .cards import Deck, DeckConfig, Topic
 from .errors import Problem, Problems
 from .notetypes import NoteTypeSpec, note_types_for
-from .render import MediaFiles, Progress, RenderedCard, render_deck, render_fields, render_topic_fields
+from .render import (
+    CompiledTopic,
+    MediaFiles,
+    Progress,
+    RenderedCard,
+    render_deck,
+    render_fields,
+    render_topic,
+    topic_field_requests,
+    worker_media,
+)
 from .validate import read_deck, read_topic_file
 
 
@@ -110,17 +122,38 @@ def compile_deck(
     reports every problem (a missing image as well as a typo in another file).
     """
     problems = Problems()
+    config = None
     if cache:
-        # Each topic read and rendered by one worker (reading is a fifth of the work and
-        # would otherwise end before rendering starts: the two run on every core at once).
+        # Each topic read, its fields taken from the cache or rendered and its cards put
+        # together by one worker: reading (a fifth of the work) would otherwise end
+        # before rendering starts, and the cards and fields go to and fro only once.
         config, files = deck_files(cards_dir)
-        render_ahead = partial(render_topic_fields, cards_dir, config.html_allow)
-        cache.read_ahead(files, read_topic_file, render_ahead, progress)
+        cache.read_ahead(
+            files, read_topic_file, partial(_compile_alone, cards_dir, config, cache.folder), progress
+        )
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file
     deck = read_deck(cards_dir, problems, read)
     render = partial(render_fields, cards_dir, progress=progress)
     if cache:
         render = cache.field_renderer(render, MediaFiles(cards_dir))
-    rendered = render_deck(deck, problems, render)
+    # (compiled ahead against the deck config read then: taken if it is still the same)
+    ahead = cache.compiled_ahead if cache and deck.config == config else None
+    rendered = render_deck(deck, problems, render, ahead)
     problems.raise_if_errors()
     return CompiledDeck(deck, rendered, problems.warnings)
+
+
+def _compile_alone(
+    cards_dir: Path, config: DeckConfig, folder: Path, topic: Topic, source: str
+) -> CompiledTopic:
+    """In a worker process that has just read `topic` (cache.read_ahead): its fields from
+    the build cache (under `folder`) or rendered, its cards assembled, and its fields'
+    cache file, as the build's own process would have made them (cache.field_renderer)."""
+    media = worker_media(cards_dir)
+    requests = topic_field_requests(topic, config.html_allow)
+    cached = look_up(shard_path(folder / FIELDS_DIR, topic.key), source, requests, media)
+    cards, fields, problems = render_topic(topic, cached.found, cards_dir, config.html_allow)
+    rendered = [request.text for request, found in zip(requests, cached.found, strict=True) if found is None]
+    unchanged = cached.reused and not rendered
+    document = None if unchanged else fields_document(source, requests, cached.keys, fields, media)
+    return CompiledTopic(cards, problems, document, rendered)

@@ -19,7 +19,7 @@ import hashlib
 import html
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -52,6 +52,7 @@ class MediaFile:
     name: str  # its name inside the package and in Anki's media folder
 
 
+@sent_between_processes
 @dataclass(frozen=True, slots=True)
 class RenderedCard:
     topic: str  # topic key
@@ -83,6 +84,19 @@ class FieldRequest:
     text: str
     allow: frozenset[str] = frozenset()
     html: bool = False  # the text is HTML already (`format: html`): no Markdown over it
+
+
+@sent_between_processes
+@dataclass(frozen=True, slots=True)
+class CompiledTopic:
+    """A topic compiled by the worker that read it (cache.read_ahead): its cards, the
+    problems found rendering them, its fields' cache file (None: unchanged) and the
+    text of each field rendered rather than taken from the cache."""
+
+    cards: list[RenderedCard]
+    problems: list
+    fields_file: bytes | None
+    fields_rendered: list[str]
 
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
@@ -232,12 +246,6 @@ def _is_plain(card: Card, key: str) -> bool:
     return card.type == "type-in" and key == "back"
 
 
-def field_requests(deck: Deck) -> list[FieldRequest]:
-    """Every Markdown field of every card, in deck order (topic by topic, card by card)."""
-    allow = deck.config.html_allow
-    return [request for topic in deck.topics for request in topic_field_requests(topic, allow)]
-
-
 def topic_field_requests(topic: Topic, allow: frozenset[str]) -> list[FieldRequest]:
     """Every Markdown field of one topic's cards, in order; `allow`: the deck's HTML opt-ins."""
     base = topic.path.parent
@@ -249,43 +257,72 @@ def topic_field_requests(topic: Topic, allow: frozenset[str]) -> list[FieldReque
     ]
 
 
-def render_topic_fields(
-    cards_dir: Path, allow: frozenset[str], topic: Topic
-) -> dict[FieldRequest, RenderedField]:
-    """In a worker process that has just read `topic` (cache.read_ahead): its fields,
-    rendered there rather than sent back and forth again."""
-    renderer = _worker_renderer(cards_dir)
-    requests = topic_field_requests(topic, allow)
-    return {r: renderer.render_field(r.text, r.base, r.allow, r.html) for r in requests}
-
-
-def render_deck(deck: Deck, problems: Problems, render: FieldRenderer) -> list[RenderedCard]:
+def render_deck(
+    deck: Deck,
+    problems: Problems,
+    render: FieldRenderer,
+    compiled_ahead: Callable[[Topic], CompiledTopic | None] | None = None,
+) -> list[RenderedCard]:
     """Render every card, in deck order, with `render` (`render_fields`, or the cache's
-    wrapper of it); a field's problems are reported where they stand in its card file."""
-    results = iter(render(field_requests(deck)))
+    wrapper of it); a field's problems are reported where they stand in its card file.
+    A topic that `compiled_ahead` gives (compiled by the worker that read it) is taken
+    as it is, with the problems found rendering it."""
+    ahead = {topic.key: compiled_ahead(topic) for topic in deck.topics} if compiled_ahead else {}
+    allow = deck.config.html_allow
+    requests = [r for t in deck.topics if ahead.get(t.key) is None for r in topic_field_requests(t, allow)]
+    results = iter(render(requests))
     cards = []
     for topic in deck.topics:
-        file_text: list[str | None] = []  # the topic file, read only if a field has a problem
-        for card in topic.cards:
-            fields: dict[str, str] = {}
-            media: list[MediaFile] = []
-            for key, text in card.fields.items():
-                if _is_plain(card, key):
-                    fields[key] = html.escape(text.strip(), quote=False)
-                    continue
-                result = next(results)
-                if result.errors:
-                    if not file_text:
-                        file_text.append(_read_text(topic))
-                    start = card.field_locations[key]
-                    places = _error_places(result, start, file_text[0], deck.config.html_allow)
-                    for where, finding in zip(places, result.errors, strict=True):
-                        problems.error(where, finding.message)
-                fields[key] = result.html
-                media.extend(result.media)
-            tags = tuple(dict.fromkeys(topic.tags + card.tags))
-            cards.append(RenderedCard(topic.key, card, fields, tags, tuple(dict.fromkeys(media))))
+        compiled = ahead.get(topic.key)
+        if compiled is not None:
+            cards.extend(compiled.cards)
+            problems.items.extend(compiled.problems)
+        else:
+            cards.extend(_topic_cards(topic, results, problems, allow))
     return cards
+
+
+def _topic_cards(
+    topic: Topic, results: Iterator[RenderedField], problems: Problems, allow: frozenset[str]
+) -> list[RenderedCard]:
+    """A topic's cards, with their fields' HTML taken from `results` in order."""
+    cards = []
+    file_text: list[str | None] = []  # the topic file, read only if a field has a problem
+    for card in topic.cards:
+        fields: dict[str, str] = {}
+        media: list[MediaFile] = []
+        for key, text in card.fields.items():
+            if _is_plain(card, key):
+                fields[key] = html.escape(text.strip(), quote=False)
+                continue
+            result = next(results)
+            if result.errors:
+                if not file_text:
+                    file_text.append(_read_text(topic))
+                start = card.field_locations[key]
+                places = _error_places(result, start, file_text[0], allow)
+                for where, finding in zip(places, result.errors, strict=True):
+                    problems.error(where, finding.message)
+            fields[key] = result.html
+            media.extend(result.media)
+        tags = tuple(dict.fromkeys(topic.tags + card.tags))
+        cards.append(RenderedCard(topic.key, card, fields, tags, tuple(dict.fromkeys(media))))
+    return cards
+
+
+def render_topic(
+    topic: Topic, fields: list[RenderedField | None], cards_dir: Path, allow: frozenset[str]
+) -> tuple[list[RenderedCard], list[RenderedField], list]:
+    """In a worker process (compile.py): `topic`'s cards, each field taken from `fields`
+    (in `topic_field_requests` order; None: rendered here); every field; the problems."""
+    renderer = _worker_renderer(cards_dir)  # (its media digests hold for this build's workers)
+    done = [
+        found if found is not None else renderer.render_field(r.text, r.base, r.allow, r.html)
+        for r, found in zip(topic_field_requests(topic, allow), fields, strict=True)
+    ]
+    problems = Problems()
+    cards = _topic_cards(topic, iter(done), problems, allow)
+    return cards, done, problems.items
 
 
 def _read_text(topic: Topic) -> str | None:
@@ -362,6 +399,11 @@ def usable_cores() -> int:
 @functools.cache
 def _worker_renderer(cards_dir: Path) -> Renderer:
     return Renderer(cards_dir)
+
+
+def worker_media(cards_dir: Path) -> MediaFiles:
+    """In a worker process: the media files its renderer has hashed."""
+    return _worker_renderer(cards_dir).media
 
 
 def _render_chunk(

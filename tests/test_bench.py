@@ -201,6 +201,31 @@ def test_topics_read_ahead_on_every_core_build_what_one_process_builds(tmp_path,
     assert len(rendered_by_main["one process"]) > 400
     assert rendered_by_main["read ahead"] == []  # every field rendered by the worker that read it
 
+
+def test_topics_compiled_ahead_take_their_unchanged_fields_from_the_cache(tmp_path, monkeypatch):
+    """Cards added to two topics: the workers that read them again render only the new
+    cards' fields, the others from the cache, as one process would."""
+    monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", 0)
+    outcomes = {}
+    for name, threshold in (("one process", 10**12), ("read ahead", 0)):
+        cards, out = tmp_path / name / "cards", tmp_path / name / "out"
+        topic_files = generate(cards, 410)
+        build(cards, out, now=1_800_000_000)
+        monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", threshold)
+        for index in (0, 2):  # (a card added: the quick rebuild does not take it)
+            text = topic_files[index].read_text(encoding="utf-8")
+            new = (
+                f"cards:\n  - id: added-{index}\n    front: 'Added {index}?'\n    back: '**Yes**, {index}.'\n"
+            )
+            topic_files[index].write_text(text.replace("cards:\n", new, 1), encoding="utf-8")
+        work = build(cards, out, now=1_800_000_060).work
+        assert not work.quick
+        packages = {p.name: p.read_bytes() for p in out.glob("*.apkg")}
+        outcomes[name] = (work.topics_read, sorted(work.fields_rendered), packages)
+        assert build(cards, out, now=1_800_000_060).work.fields_rendered == ()
+    assert outcomes["read ahead"][1] == ["**Yes**, 0.", "**Yes**, 2.", "Added 0?", "Added 2?"]
+    assert outcomes["read ahead"] == outcomes["one process"]
+
     cache = BuildCache(tmp_path / "fresh")
     topics = [(path.stem, path) for path in topic_files]
     assert cache.read_ahead(topics, read_topic_file) == [path.stem for path in topic_files]

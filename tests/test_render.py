@@ -115,7 +115,9 @@ def test_records_sent_back_by_workers_pickle_as_plain_tuples(tmp_path, monkeypat
         Card("a1", "basic", {"front": "Q"}, {"front": where}, ("t",), where, ("quality",), "", True, where),
         FieldRequest("a", tmp_path, "**Q**", frozenset({"style"}), False),
         RenderedField("<p>Q</p>", (MediaFile(tmp_path / "a.png", "a-123.png"),), (), ("a.png",)),
-        PackageNote("guid", NoteTypeArgs(1, "Basic", ("Front",), (), "", False, 2), ["Q"], ("t",), 3, 4, (0,)),
+        PackageNote(
+            "guid", NoteTypeArgs(1, "Basic", ("Front",), (), "", False, 2), ["Q"], ("t",), 3, 4, (0,)
+        ),
     ]
     data = pickle.dumps(records)
     monkeypatch.setattr(dataclasses, "fields", lambda *_: pytest.fail("fields() asked while loading"))
