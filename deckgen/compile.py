@@ -41,6 +41,9 @@ class CompiledDeck:
     deck: Deck
     cards: list[RenderedCard]
     warnings: list[Problem] = field(default_factory=list)
+    # card id -> its note's field values and content hash (identity.card_note), where
+    # the worker that compiled its topic worked them out
+    notes: dict[str, tuple[list[str], str]] = field(default_factory=dict)
 
     def root_name(self) -> str:
         return self.deck.config.title
@@ -136,11 +139,21 @@ def compile_deck(
     render = partial(render_fields, cards_dir, progress=progress)
     if cache:
         render = cache.field_renderer(render, MediaFiles(cards_dir))
+    notes: dict[str, tuple[list[str], str]] = {}
+
+    def compiled_ahead(topic: Topic) -> CompiledTopic | None:
+        compiled = cache.compiled_ahead(topic) if cache else None
+        if compiled is not None:
+            notes.update(
+                (rc.card.id, note) for rc, note in zip(compiled.cards, compiled.notes, strict=True) if note
+            )
+        return compiled
+
     # (compiled ahead against the deck config read then: taken if it is still the same)
-    ahead = cache.compiled_ahead if cache and deck.config == config else None
+    ahead = compiled_ahead if cache and deck.config == config else None
     rendered = render_deck(deck, problems, render, ahead)
     problems.raise_if_errors()
-    return CompiledDeck(deck, rendered, problems.warnings)
+    return CompiledDeck(deck, rendered, problems.warnings, notes)
 
 
 def _compile_alone(
@@ -156,4 +169,10 @@ def _compile_alone(
     rendered = [request.text for request, found in zip(requests, cached.found, strict=True) if found is None]
     unchanged = cached.reused and not rendered
     document = None if unchanged else fields_document(source, requests, cached.keys, fields, media)
-    return CompiledTopic(cards, problems, document, rendered)
+    # Each card's note as identity.py works it out (None: a type the deck does not have,
+    # which validation reports).
+    from .identity import card_note  # (identity builds on this module)
+
+    note_types = note_types_for(config.note_types)
+    notes = [card_note(note_types[rc.card.type], rc) if rc.card.type in note_types else None for rc in cards]
+    return CompiledTopic(cards, problems, document, rendered, notes)

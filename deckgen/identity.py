@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from .compile import CompiledDeck
 from .errors import Location, Problem
 from .lock import ROOT, DeckStamp, Lock, NoteStamp, NoteTypeStamp
+from .notetypes import NoteTypeSpec
+from .render import RenderedCard
 
 # ---------------------------------------------------------------------------------
 # These prefixes are hashed into every GUID and id that learners' collections hold.
@@ -236,18 +238,24 @@ def identify(compiled: CompiledDeck, old_lock: Lock, now: int) -> Identified:
 
 def note_contents(compiled: CompiledDeck) -> tuple[dict[str, list[str]], dict[str, NoteContent]]:
     """Each compiled card's field values in its note type's order, and what the lock
-    keeps of it (the hash of its type, values and tags), by card id."""
-    note_types = compiled.note_types
-    values = {
-        rc.card.id: note_types[rc.card.type].anki_fields(rc.fields, rc.card.id) for rc in compiled.cards
-    }
-    contents = {
-        rc.card.id: NoteContent(
-            content_hash(rc.card.type, values[rc.card.id], rc.tags), rc.topic, rc.card.type, rc.card.guid
-        )
-        for rc in compiled.cards
-    }
+    keeps of it (the hash of its type, values and tags), by card id. Where the worker
+    that compiled a topic worked its notes out (`compiled.notes`), they are taken."""
+    note_types, done = compiled.note_types, compiled.notes
+    values: dict[str, list[str]] = {}
+    contents: dict[str, NoteContent] = {}
+    for rc in compiled.cards:
+        card = rc.card
+        card_values, digest = done.get(card.id) or card_note(note_types[card.type], rc)
+        values[card.id] = card_values
+        contents[card.id] = NoteContent(digest, rc.topic, card.type, card.guid)
     return values, contents
+
+
+def card_note(spec: NoteTypeSpec, rc: RenderedCard) -> tuple[list[str], str]:
+    """A compiled card's note: its field values in its note type's (`spec`) order, and
+    the hash of its type, values and tags, which the lock keeps."""
+    values = spec.anki_fields(rc.fields, rc.card.id)
+    return values, content_hash(rc.card.type, values, rc.tags)
 
 
 def note_type_hashes(compiled: CompiledDeck, keys: set[str]) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -90,13 +90,14 @@ class FieldRequest:
 @dataclass(frozen=True, slots=True)
 class CompiledTopic:
     """A topic compiled by the worker that read it (cache.read_ahead): its cards, the
-    problems found rendering them, its fields' cache file (None: unchanged) and the
-    text of each field rendered rather than taken from the cache."""
+    problems found rendering them, its fields' cache file (None: unchanged), the text
+    of each field rendered rather than taken from the cache, and each card's note."""
 
     cards: list[RenderedCard]
     problems: list
     fields_file: bytes | None
     fields_rendered: list[str]
+    notes: list  # each card's note (identity.card_note), or None
 
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
