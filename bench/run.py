@@ -15,7 +15,8 @@ and the whole process tree (the sum of its processes' proportional set sizes, wh
 count a page that forked workers share with their parent once; sampled from
 /proc/PID/smaps_rollup every 250 ms, as reading it more often slows the build it
 measures). With --repeat N each is run N times and the fastest run counts (noise on a
-shared machine only ever adds time).
+shared machine only ever adds time); a line `rounds` then gives the median and range
+of each round's ratios, each build against the baseline run just before it.
 
     python bench/run.py                    # 1k, 10k, 20k and 100k cards
     python bench/run.py --sizes 20000 --repeat 3
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,7 +160,11 @@ def fastest(runs: list[Run]) -> Run:
     return Run(best.seconds, max(r.peak_mb for r in runs), max(r.tree_mb for r in runs), best.phases)
 
 
-def bench_size(cards: int, repeat: int, workdir: Path, busy: bool = False) -> dict[str, Run]:
+def bench_size(
+    cards: int, repeat: int, workdir: Path, busy: bool = False
+) -> tuple[dict[str, Run], dict[str, list[float]]]:
+    """The fastest run of each (baseline, cold, one card), and each round's ratios of
+    the two builds to the baseline run just before them (the same machine state)."""
     cards_dir = workdir / f"cards-{cards}"
     out_dir = workdir / f"build-{cards}"
     phases = workdir / "phases.json"
@@ -173,7 +179,21 @@ def bench_size(cards: int, repeat: int, workdir: Path, busy: bool = False) -> di
         runs["cold"].append(measure(build, phases, busy))
         edit_one_card(topic_files[len(topic_files) // 2])
         runs["one card"].append(measure(build, phases, busy))
-    return {name: fastest(each) for name, each in runs.items()}
+    rounds = {
+        name: [run.seconds / base.seconds for run, base in zip(runs[name], runs["baseline"], strict=True)]
+        for name in ("cold", "one card")
+    }
+    return {name: fastest(each) for name, each in runs.items()}, rounds
+
+
+def round_line(rounds: dict[str, list[float]]) -> str:
+    """Each round's ratios, each build to the baseline run just before it: the median
+    and the range (on a shared machine, steadier than the fastest against the fastest)."""
+    parts = [
+        f"{name} median {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+        for name, ratios in rounds.items()
+    ]
+    return f"{'':>9}{'rounds':>9}: " + "  ".join(parts)
 
 
 def phase_line(name: str, run: Run) -> str:
@@ -201,7 +221,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="deckgen-bench-") as tmp:
         for size in sizes:
-            result = bench_size(size, args.repeat, Path(tmp), args.busy)
+            result, rounds = bench_size(size, args.repeat, Path(tmp), args.busy)
             base, cold, edit = result["baseline"], result["cold"], result["one card"]
             print(
                 f"{size:>7}  {base.seconds:>8.2f}s  {cold.seconds:>7.2f}s {cold.seconds / base.seconds:>6.2f}"
@@ -210,6 +230,8 @@ def main() -> None:
                 flush=True,
             )
             print(phase_line("cold", cold), phase_line("one card", edit), sep="\n", flush=True)
+            if args.repeat > 1:
+                print(round_line(rounds), flush=True)
     print(
         f"targets at 20,000 cards (ratios to the baseline): cold <= {COLD_TARGET} "
         f"(<= {COLD_BUSY_TARGET} with --busy), one card <= {ONE_CARD_TARGET}"

@@ -7,14 +7,14 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
   reading the file again while that key is the same. A file with problems is never
   kept, so its problems are reported on every build. (`topics/<topic>.bin`) When
   there are many files to read, `read_ahead` reads them on every core first, each
-  worker rendering the fields of the topic it has just read.
+  worker going on to compile the topic it has just read (`compiled_ahead`).
 - `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
   what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
   file, the field's text, the deck's HTML opt-ins) and on the bytes of the media files
   it uses: a field is taken from the cache when its key is the same and each media
   file still has the same sha256. Only fields without problems are kept, so a field
   kept under a wider `html: allow` is checked again under a narrower one.
-  (`fields/<topic>.bin`)
+  (`fields/<topic>.bin`, cache_fields.py: the same for a topic compiled in a worker)
 - `BuildCache.packages`: for each package in the out dir, the key it was written from
   and the sha256 it was written with; a package whose key and bytes are both
   unchanged is left as it is. (`packages.bin`)

@@ -108,6 +108,27 @@ def test_bench_runs_deckgen_and_reads_its_phases(tmp_path):
     ]
 
 
+def test_bench_pairs_each_round_with_its_own_baseline(tmp_path):
+    import run
+
+    best, rounds = run.bench_size(20, 2, tmp_path)
+    assert set(best) == {"baseline", "cold", "one card"} and set(rounds) == {"cold", "one card"}
+    assert all(len(ratios) == 2 and all(r > 0 for r in ratios) for ratios in rounds.values())
+    line = run.round_line({"cold": [0.5, 0.7, 0.6], "one card": [0.1, 0.3]}).split()
+    assert line == [
+        "rounds:",
+        "cold",
+        "median",
+        "0.60",
+        "(0.50-0.70)",
+        "one",
+        "card",
+        "median",
+        "0.20",
+        "(0.10-0.30)",
+    ]
+
+
 def test_bench_busy_mode_runs_a_spinning_process_beside_the_run_and_ends_it(tmp_path):
     import run
 
