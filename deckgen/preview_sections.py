@@ -86,6 +86,8 @@ def _compile_edited(cards_dir: Path, cache: BuildCache) -> Edited | None:
                     cache.keep(cache.shard(kind, key))
                 continue
         edited.append((key, path, document))
+    if len(edited) > len(files) // 2:
+        return None  # (the whole deck's compile reads and renders on every core)
     read = cache.topic_reader(read_topic_file)
     fresh: dict[str, Topic] = {}
     for key, path, document in edited:

@@ -328,6 +328,11 @@ CHANGES = {
     ),
     "a broken card": lambda cards: _edit(cards / "ecr.yaml", "    front: ", "    frnt: "),
     "a comment only": lambda cards: _edit(cards / "ecr.yaml", "cards:\n", "# a comment\ncards:\n"),
+    "every topic file": lambda cards: [
+        _edit(path, "    front: ", "    front: Edited ")
+        for path in cards.glob("*.yaml")
+        if path.name != "deck.yaml"
+    ],
 }
 
 
