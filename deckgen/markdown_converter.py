@@ -95,13 +95,6 @@ EXTENSION_CONFIGS = {
 codehilite.get_lexer_by_name = _lexer_by_name
 
 
-def plain_markdown() -> markdown.Markdown:
-    """Python-Markdown with deckgen's extensions and nothing else changed."""
-    return markdown.Markdown(
-        extensions=list(EXTENSIONS), extension_configs=EXTENSION_CONFIGS, output_format="html"
-    )
-
-
 class MarkdownConverter:
     """One reused Python-Markdown converter (making one per field is slow)."""
 
