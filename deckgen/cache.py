@@ -98,7 +98,6 @@ class BuildCache:
         self._ahead: dict[str, tuple[str, ReadAlone]] = {}  # topic key -> (source key, read)
         # topic key -> (the topic read ahead, as its worker compiled it)
         self._compiled_ahead: dict[str, tuple[Topic, CompiledTopic]] = {}
-        self._split = (0.0, 0.0)  # the read-ahead workers' seconds reading, and rendering
 
     def read_ahead(
         self,
@@ -114,16 +113,13 @@ class BuildCache:
         then hands over. Returns the keys of the topics read ahead; tells `progress`
         ("render", topics, of topics)."""
         start = time.perf_counter()
-        self._split = (0.0, 0.0)
-        try:
-            return self._read_ahead(topics, read, compile, progress)
-        finally:
-            # The workers read and render each topic in one go: the build's "read" phase
-            # gets the share of the time that the workers' own clocks gave to reading
-            # (the rest counts as rendering).
-            wall = time.perf_counter() - start
-            reading, rendering = self._split
-            self.read_seconds += wall * (reading / (reading + rendering) if rendering else 1.0)
+        keys, reading, compiling = self._read_ahead(topics, read, compile, progress)
+        # The workers read and compile each topic in one go: the build's "read" phase gets
+        # the share of the time that the workers' own clocks gave to reading (the rest
+        # counts as rendering).
+        wall = time.perf_counter() - start
+        self.read_seconds += wall * (reading / (reading + compiling) if compiling else 1.0)
+        return keys
 
     def _read_ahead(
         self,
@@ -131,7 +127,8 @@ class BuildCache:
         read: TopicReader,
         compile: TopicCompiler | None,
         progress: Progress | None,
-    ) -> list[str]:
+    ) -> tuple[list[str], float, float]:
+        """`read_ahead`: the keys, and the workers' seconds reading and compiling."""
         stale, size = [], 0
         for key, path in topics:
             source = self._look_up(key, path)
@@ -140,21 +137,20 @@ class BuildCache:
                 size += path.stat().st_size
         workers = min(usable_cores(), len(stale))
         if workers < 2 or size < READ_AHEAD_BYTES:
-            return []
+            return [], 0.0, 0.0
         keys, paths = zip(*stale, strict=True)
         sources = [self._looked_up[key] for key in keys]
-        reading = rendering = 0.0
+        reading = compiling = 0.0
         with worker_pool(workers) as pool:
             results = pool.map(_read_alone, [read] * len(keys), [compile] * len(keys), keys, paths, sources)
             for done, (key, (result, compiled, seconds)) in enumerate(zip(keys, results, strict=True)):
                 self._ahead[key] = (self._looked_up[key], result)
                 if compiled is not None:
                     self._compiled_ahead[key] = (result[0], compiled)
-                reading, rendering = reading + seconds[0], rendering + seconds[1]
+                reading, compiling = reading + seconds[0], compiling + seconds[1]
                 if progress and compile:
                     progress("render", done + 1, len(keys))
-        self._split = (reading, rendering)
-        return list(keys)
+        return list(keys), reading, compiling
 
     def source_of(self, key: str, path: Path) -> str | None:
         """A topic file's source key (None: unreadable or too large, for its reader to say)."""
@@ -366,7 +362,3 @@ def _topic_document(topic: Topic | None, source: str) -> bytes | None:
 def _lock_document(lock_path: Path, text: str) -> dict:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return {"code": code_fingerprint(), "lock": str(lock_path.resolve()), "sha256": digest}
-
-
-def _strings(value: object, length: int) -> bool:
-    return isinstance(value, list) and len(value) == length and all(isinstance(v, str) for v in value)
