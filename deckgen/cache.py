@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .cache_fields import fields_document, look_up, spans
+from .cache_fields import look_up, spans
 from .cache_files import PackageIndex, document_bytes, document_source, read_document
 from .cache_keys import FORMAT, code_fingerprint, shard_path, source_key
 from .cache_topics import topic_from_values, topic_values
@@ -259,16 +259,10 @@ class BuildCache:
             self.fields_rendered += [requests[index].text for index in missing]
             for index, result in zip(missing, render([requests[i] for i in missing]), strict=True):
                 found[index] = result
-            rendered = set(missing)
             for topic, start, end, fields in runs:  # what each topic's fields file holds next
-                shard = self.shard(FIELDS_DIR, topic)
-                if fields.reused and not rendered.intersection(range(start, end)):
-                    self._kept.add(shard)
-                else:
-                    source = self._sources.get(topic, "")
-                    self._writes[shard] = fields_document(
-                        source, requests[start:end], fields.keys, found[start:end], media
-                    )  # type: ignore[arg-type]
+                source = self._sources.get(topic, "")
+                data = fields.file(source, requests[start:end], found[start:end], media)  # type: ignore[arg-type]
+                self._keep_or_write(self.shard(FIELDS_DIR, topic), data)
             return found  # type: ignore[return-value]
 
         return render_cached
@@ -280,13 +274,16 @@ class BuildCache:
         if ahead is None or ahead[0] is not topic:
             return None
         compiled = ahead[1]
-        shard = self.shard(FIELDS_DIR, topic.key)
-        if compiled.fields_file is None:
-            self._kept.add(shard)
-        else:
-            self._writes[shard] = compiled.fields_file
+        self._keep_or_write(self.shard(FIELDS_DIR, topic.key), compiled.fields_file)
         self.fields_rendered += compiled.fields_rendered
         return compiled
+
+    def _keep_or_write(self, path: Path, data: bytes | None) -> None:
+        """The cache file at `path` stays as it is (`data` None), or becomes `data`."""
+        if data is None:
+            self._kept.add(path)
+        else:
+            self._writes[path] = data
 
     def lock_is_ours(self, lock_path: Path, text: str) -> bool:
         """Whether `text`, the lock at `lock_path`, is the text this deckgen last wrote

@@ -36,6 +36,25 @@ class TopicFields:
     keys: list[str]  # each field's `field_key`
     reused: bool  # the keys were the kept ones (the topic file is unchanged)
 
+    def file(
+        self, source: str, requests: list[FieldRequest], fields: list[RenderedField], media: MediaFiles
+    ) -> bytes | None:
+        """The topic's fields file after this build, `fields` being all its fields
+        (from the cache or rendered): None where the file it has stays as it is."""
+        if self.reused and all(found is not None for found in self.found):
+            return None
+        entries = {}
+        for key, result in zip(self.keys, fields, strict=True):
+            if result.errors:
+                continue  # a field with a problem is rendered again, to report it again
+            images = [
+                [src, item.name, media.digest(item.source)]
+                for src, item in zip(result.images, result.media, strict=True)
+            ]
+            entries[key] = [result.html, images]
+        allow = sorted(requests[0].allow) if requests else []
+        return document_bytes({"source": source, "allow": allow, "keys": self.keys, "fields": entries})
+
 
 def look_up(shard: Path, source: str, requests: list[FieldRequest], media: MediaFiles) -> TopicFields:
     """The fields of one topic (its requests, in order) from its cache file `shard`;
@@ -58,23 +77,6 @@ def look_up(shard: Path, source: str, requests: list[FieldRequest], media: Media
         entry = entries.get(key)
         found.append(None if entry is None else _from_cache(media, entry, request.base))
     return TopicFields(found, keys, reused)
-
-
-def fields_document(
-    source: str, requests: list[FieldRequest], keys: list[str], found: list[RenderedField], media: MediaFiles
-) -> bytes:
-    """The cache file of one topic's fields, rendered or taken from the cache."""
-    entries = {}
-    for key, result in zip(keys, found, strict=True):
-        if result.errors:
-            continue  # a field with a problem is rendered again, to report it again
-        images = [
-            [src, item.name, media.digest(item.source)]
-            for src, item in zip(result.images, result.media, strict=True)
-        ]
-        entries[key] = [result.html, images]
-    allow = sorted(requests[0].allow) if requests else []
-    return document_bytes({"source": source, "allow": allow, "keys": keys, "fields": entries})
 
 
 def spans(requests: list[FieldRequest]) -> list[tuple[str, int, int]]:

@@ -15,7 +15,7 @@ from functools import cached_property, partial
 from pathlib import Path
 
 from .cache import FIELDS_DIR, BuildCache
-from .cache_fields import fields_document, look_up
+from .cache_fields import look_up
 from .cache_keys import shard_path
 from .cards import Deck, DeckConfig, Topic
 from .errors import Problem, Problems
@@ -165,10 +165,9 @@ def _compile_alone(
     media = worker_media(cards_dir)
     requests = topic_field_requests(topic, config.html_allow)
     cached = look_up(shard_path(folder / FIELDS_DIR, topic.key), source, requests, media)
-    cards, fields, problems = render_topic(topic, cached.found, cards_dir, config.html_allow)
+    cards, fields, problems = render_topic(topic, requests, cached.found, cards_dir)
     rendered = [request.text for request, found in zip(requests, cached.found, strict=True) if found is None]
-    unchanged = cached.reused and not rendered
-    document = None if unchanged else fields_document(source, requests, cached.keys, fields, media)
+    document = cached.file(source, requests, fields, media)
     # Each card's note as identity.py works it out (None: a type the deck does not have,
     # which validation reports).
     from .identity import card_note  # (identity builds on this module)

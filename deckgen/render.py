@@ -312,16 +312,18 @@ def _topic_cards(
 
 
 def render_topic(
-    topic: Topic, fields: list[RenderedField | None], cards_dir: Path, allow: frozenset[str]
+    topic: Topic, requests: list[FieldRequest], fields: list[RenderedField | None], cards_dir: Path
 ) -> tuple[list[RenderedCard], list[RenderedField], list]:
-    """In a worker process (compile.py): `topic`'s cards, each field taken from `fields`
-    (in `topic_field_requests` order; None: rendered here); every field; the problems."""
+    """In a worker process (compile.py): `topic`'s cards, each field of its `requests`
+    (`topic_field_requests`) taken from `fields` (None: rendered here); every field;
+    the problems."""
     renderer = _worker_renderer(cards_dir)  # (its media digests hold for this build's workers)
     done = [
         found if found is not None else renderer.render_field(r.text, r.base, r.allow, r.html)
-        for r, found in zip(topic_field_requests(topic, allow), fields, strict=True)
+        for r, found in zip(requests, fields, strict=True)
     ]
     problems = Problems()
+    allow = requests[0].allow if requests else frozenset()
     cards = _topic_cards(topic, iter(done), problems, allow)
     return cards, done, problems.items
 
