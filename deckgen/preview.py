@@ -30,7 +30,7 @@ from .compile import CompiledDeck, compile_deck
 from .errors import Problem
 from .notetypes import NOTE_TYPES, NoteTypeSpec, card_css
 from .output import StagedFiles, Waiting, naming, remove_temporaries, writing_to
-from .preview_sections import Section, compile_edited, section_document, section_from, section_keys
+from .preview_sections import Section, compile_edited, section_documents, section_from, section_keys
 from .render import MediaFile, MediaFiles, RenderedCard
 from .templates import render_template, strip_html
 
@@ -196,7 +196,7 @@ def _card_html(card: PreviewCard) -> str:
 def preview_page(compiled: CompiledDeck, kept: dict[str, Section] | None = None) -> PreviewPage:
     """The preview page for a compiled deck: every card of every note, grouped by deck.
     The topics in `kept` take their section from there (`write_preview` keeps them
-    under `_section_keys`) rather than running their notes through the templates again."""
+    under `section_keys`) rather than running their notes through the templates again."""
     e = html.escape
     title = compiled.root_name()
     all_cards: list[PreviewCard] = []
@@ -312,21 +312,21 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
         cache = BuildCache(out_dir)  # (the quick way may have read part of it)
         compiled = compile_deck(cards_dir, cache)
         shows = section_keys(compiled)
-        kept = {}
+        kept, documents = {}, {}
         for topic, key in shows.items():
-            path = cache.shard(SECTIONS_DIR, topic)
-            document = read_document(path)
-            section = section_from(document) if document.get("key") == key else None
+            documents[topic] = read_document(cache.shard(SECTIONS_DIR, topic))
+            section = section_from(documents[topic]) if documents[topic].get("key") == key else None
             if section is not None:
                 kept[topic] = section
-                again = section_document(compiled, cache, topic, section, key, media)
-                if again == document:
-                    cache.keep(path)
-                else:  # what it shows is the same, what it was compiled from is not
-                    cache.put(path, document_bytes(again))
+        # What a kept section shows is the same; what it was compiled from may not be.
+        for topic, again in section_documents(compiled, cache, kept, shows, media).items():
+            path = cache.shard(SECTIONS_DIR, topic)
+            if again == documents[topic]:
+                cache.keep(path)
+            else:
+                cache.put(path, document_bytes(again))
     page = preview_page(compiled, kept)
-    for topic, section in page.sections.items():
-        document = section_document(compiled, cache, topic, section, shows[topic], media)
+    for topic, document in section_documents(compiled, cache, page.sections, shows, media).items():
         cache.put(cache.shard(SECTIONS_DIR, topic), document_bytes(document))
     folder = out_dir / PREVIEW_DIR
     with writing_to(out_dir, waiting):

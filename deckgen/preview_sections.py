@@ -19,18 +19,15 @@ from __future__ import annotations
 import hashlib
 import marshal
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from .cache import FIELDS_DIR, SECTIONS_DIR, TOPICS_DIR, BuildCache
 from .cache_files import read_document
 from .cache_keys import code_fingerprint
-from .cards import Deck, Topic
 from .compile import CompiledDeck, deck_files
-from .errors import Problems, display_path
-from .rebuild import config_key, retired_key
-from .render import MediaFile, MediaFiles, render_deck, render_fields
-from .validate import check_cards_of_own_types, read_topic_file
+from .errors import Problems
+from .rebuild import compile_edited_topics, config_key, media_record, media_unchanged, outline
+from .render import MediaFile, MediaFiles
 
 
 @dataclass(frozen=True)
@@ -69,42 +66,26 @@ def _compile_edited(cards_dir: Path, cache: BuildCache) -> Edited | None:
     deck_key = config_key(config)
     media = MediaFiles(cards_dir)
     kept: dict[str, Section] = {}
-    titles: dict[str, str] = {}
-    edited: list[tuple[str, Path, dict]] = []
+    documents: dict[str, dict] = {}
+    edited: list[tuple[str, Path]] = []
     for index, (key, path) in enumerate(files):
         source = cache.source_of(key, path)
-        document = read_document(cache.shard(SECTIONS_DIR, key))
+        document = documents[key] = read_document(cache.shard(SECTIONS_DIR, key))
         if source is None or not document.get("clean"):
             return None
-        titles[key] = document["title"]
         section = section_from(document)
-        if document.get("inputs") == _inputs(deck_key, source, index, len(files)) and section is not None:
+        same_inputs = document.get("inputs") == _inputs(deck_key, source, index, len(files))
+        if same_inputs and section is not None and media_unchanged(document["media"], media):
             items = tuple(MediaFile(Path(file), name) for file, name, _digest in document["media"])
-            if all(media.digest(Path(file)) == digest for file, _name, digest in document["media"]):
-                kept[key] = Section(section.html, section.notes, section.cards, items)
-                for kind in (SECTIONS_DIR, TOPICS_DIR, FIELDS_DIR):  # (what a build of it keeps too)
-                    cache.keep(cache.shard(kind, key))
-                continue
-        edited.append((key, path, document))
+            kept[key] = Section(section.html, section.notes, section.cards, items)
+            for kind in (SECTIONS_DIR, TOPICS_DIR, FIELDS_DIR):  # (what a build of it keeps too)
+                cache.keep(cache.shard(kind, key))
+        else:
+            edited.append((key, path))
     if len(edited) > len(files) // 2:
         return None  # (the whole deck's compile reads and renders on every core)
-    read = cache.topic_reader(read_topic_file)
-    fresh: dict[str, Topic] = {}
-    for key, path, document in edited:
-        topic = read(key, path, problems)
-        if topic is None or problems.items or _outline(topic) != _outline_of(document):
-            return None
-        fresh[key] = topic
-    topics = tuple(
-        fresh.get(key) or Topic(key, titles[key], path, display_path(path), (), ()) for key, path in files
-    )
-    edited_deck = Deck(config, tuple(fresh.values()), cards_dir)
-    check_cards_of_own_types(edited_deck, problems)
-    render = cache.field_renderer(partial(render_fields, cards_dir), media)
-    cards = render_deck(edited_deck, problems, render)
-    if problems.items:
-        return None
-    return Edited(CompiledDeck(Deck(config, topics, cards_dir), cards, []), kept)
+    compiled = compile_edited_topics(cards_dir, cache, config, files, edited, documents, media)
+    return None if compiled is None else Edited(compiled, kept)
 
 
 def section_keys(compiled: CompiledDeck) -> dict[str, str]:
@@ -128,27 +109,35 @@ def section_keys(compiled: CompiledDeck) -> dict[str, str]:
     return keys
 
 
-def section_document(
-    compiled: CompiledDeck, cache: BuildCache, key: str, section: Section, shows: str, media: MediaFiles
-) -> dict:
-    """What the cache keeps of the section of topic `key`; `shows` is its `section_keys`."""
+def section_documents(
+    compiled: CompiledDeck,
+    cache: BuildCache,
+    sections: dict[str, Section],
+    shows: dict[str, str],
+    media: MediaFiles,
+) -> dict[str, dict]:
+    """What the cache keeps of each of these topics' sections; `shows`: `section_keys`."""
     topics = compiled.deck.topics
-    index, topic = next((i, t) for i, t in enumerate(topics) if t.key == key)
-    items = {item.name: item for rc in compiled.cards_by_topic()[key] for item in rc.media}
-    warned = any(problem.location.path == topic.display for problem in compiled.warnings)
-    source = cache.source_of(key, topic.path) or ""
-    return {
-        "key": shows,
-        "html": section.html,
-        "notes": section.notes,
-        "cards": section.cards,
-        "inputs": _inputs(config_key(compiled.deck.config), source, index, len(topics)),
-        "media": [
-            [str(item.source), name, media.digest(item.source)] for name, item in sorted(items.items())
-        ],
-        "clean": bool(source) and not warned,
-        **_outline_document(topic),
-    }
+    cards_by_topic = compiled.cards_by_topic()
+    deck_key = config_key(compiled.deck.config)
+    documents = {}
+    for index, topic in enumerate(topics):
+        section = sections.get(topic.key)
+        if section is None:
+            continue
+        warned = any(problem.location.path == topic.display for problem in compiled.warnings)
+        source = cache.source_of(topic.key, topic.path) or ""
+        documents[topic.key] = {
+            "key": shows[topic.key],
+            "html": section.html,
+            "notes": section.notes,
+            "cards": section.cards,
+            "inputs": _inputs(deck_key, source, index, len(topics)),
+            "media": media_record(cards_by_topic[topic.key], media),
+            "clean": bool(source) and not warned,
+            **outline(topic),
+        }
+    return documents
 
 
 def section_from(document: dict) -> Section | None:
@@ -161,18 +150,3 @@ def section_from(document: dict) -> Section | None:
 def _inputs(deck_key: str, source: str, index: int, count: int) -> str:
     parts = (code_fingerprint(), deck_key, source, index, count)
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
-
-
-def _outline(topic: Topic) -> tuple:
-    """What read_deck's checks across topics see of a topic: its title, card ids and
-    retired entries."""
-    return (topic.title, [card.id for card in topic.cards], retired_key(topic))
-
-
-def _outline_document(topic: Topic) -> dict:
-    title, ids, retired = _outline(topic)
-    return {"title": title, "ids": ids, "retired": retired}
-
-
-def _outline_of(document: dict) -> tuple:
-    return (document["title"], document["ids"], document["retired"])

@@ -32,7 +32,7 @@ from pathlib import Path
 from .cache import BUILD_RECORD, DECKS_DIR, FIELDS_DIR, TOPICS_DIR, BuildCache
 from .cache_files import document_bytes, read_document
 from .cache_keys import code_fingerprint
-from .cards import Deck, Topic
+from .cards import Deck, DeckConfig, Topic
 from .check import Checked
 from .compile import CompiledDeck, Progress, topic_files
 from .config import check_cards_of_own_types, read_config
@@ -41,7 +41,7 @@ from .identity import Identified, deck_hashes, note_contents, note_type_hashes, 
 from .lock import LOCK_FILE, Lock, parse_lock, patch_lock
 from .package import Kept, PackageJob, deck_digest, plan_packages
 from .package_database import DeckRows, KeptDeck
-from .render import MediaFiles, render_deck, render_fields
+from .render import MediaFiles, RenderedCard, render_deck, render_fields
 from .retire import RetiredNote
 from .schema import CONFIG_FILE
 from .validate import read_topic_file
@@ -102,29 +102,13 @@ def _rebuild(
         for (key, path), entry in zip(files, entries, strict=True)
         if cache.source_of(key, path) != entry["source"]
     ]
-    if not _media_unchanged(cards_dir, entries, {key for key, _path in changed}):
+    edited = [key for key, _path in changed]
+    if not _media_unchanged(cards_dir, entries, set(edited)):
         return None
-    read = cache.topic_reader(read_topic_file)
     by_key = {entry["key"]: entry for entry in entries}
-    fresh: dict[str, Topic] = {}
-    for key, path in changed:
-        topic = read(key, path, problems)
-        entry = by_key[key]
-        if topic is None or problems.items or not _same_cards(topic, entry):
-            return None
-        fresh[key] = topic
-    topics = tuple(
-        fresh.get(key) or Topic(key, by_key[key]["title"], path, display_path(path), (), ())
-        for key, path in files
-    )
-    deck = Deck(config, topics, cards_dir)
-    edited = Deck(config, tuple(fresh.values()), cards_dir)
-    check_cards_of_own_types(edited, problems)
-    render = cache.field_renderer(partial(render_fields, cards_dir, progress=progress), MediaFiles(cards_dir))
-    cards = render_deck(edited, problems, render)
-    if problems.items:
+    compiled = compile_edited_topics(cards_dir, cache, config, files, changed, by_key, progress=progress)
+    if compiled is None:
         return None
-    compiled = CompiledDeck(deck, cards, [])
     if lap:
         lap("render", minus={"read": cache.read_seconds})
 
@@ -142,7 +126,7 @@ def _rebuild(
     new_lock_text = patch_lock(lock_text, old_lock, identified.stamping.lock)
     checked = Checked(identified, lock_path, lock_text, new_lock_text, False, [])
 
-    kept = _kept(cache, entries, set(fresh))
+    kept = _kept(cache, entries, set(edited))
     if kept is None:
         return None
     jobs = plan_packages(identified, kept)
@@ -153,30 +137,76 @@ def _rebuild(
             cache.keep(cache.shard(kind, key))
     if lap:
         lap("identify")
-    return Rebuilt(compiled, checked, jobs, record, tuple(fresh))
-
-
-def _same_cards(topic: Topic, entry: dict) -> bool:
-    """Whether an edited topic still has the cards and the retired entries it had."""
-    return (
-        topic.title == entry["title"]
-        and [card.id for card in topic.cards] == entry["ids"]
-        and retired_key(topic) == entry["retired"]
-    )
+    return Rebuilt(compiled, checked, jobs, record, tuple(edited))
 
 
 def _media_unchanged(cards_dir: Path, entries: list[dict], edited: set[str]) -> bool:
     """Whether every media file of the topics not edited has the bytes it had."""
     media = MediaFiles(cards_dir)
     try:
-        return all(
-            media.digest(Path(source)) == digest
-            for entry in entries
-            if entry["key"] not in edited
-            for source, _name, digest in entry["media"]
-        )
+        return all(media_unchanged(entry["media"], media) for entry in entries if entry["key"] not in edited)
     except OSError:
         return False
+
+
+# -- what a build's record and a preview's sections (preview_sections.py) keep of a topic
+
+
+def compile_edited_topics(
+    cards_dir: Path,
+    cache: BuildCache,
+    config: DeckConfig,
+    files: list[tuple[str, Path]],
+    edited: list[tuple[str, Path]],
+    kept: dict[str, dict],
+    media: MediaFiles | None = None,
+    progress: Progress | None = None,
+) -> CompiledDeck | None:
+    """The deck (its topic `files`) with only the `edited` topics read and rendered, if
+    each keeps the `outline` it had (`kept`: each topic's record); the others stand in
+    it with their titles and no cards. None on any problem: the full pipeline reports it."""
+    problems = Problems()
+    read = cache.topic_reader(read_topic_file)
+    fresh: dict[str, Topic] = {}
+    for key, path in edited:
+        topic = read(key, path, problems)
+        if topic is None or problems.items or not same_outline(topic, kept[key]):
+            return None
+        fresh[key] = topic
+    topics = tuple(
+        fresh.get(key) or Topic(key, kept[key]["title"], path, display_path(path), (), ())
+        for key, path in files
+    )
+    edited_deck = Deck(config, tuple(fresh.values()), cards_dir)
+    check_cards_of_own_types(edited_deck, problems)
+    media = media or MediaFiles(cards_dir)
+    render = cache.field_renderer(partial(render_fields, cards_dir, progress=progress), media)
+    cards = render_deck(edited_deck, problems, render)
+    if problems.items:
+        return None
+    return CompiledDeck(Deck(config, topics, cards_dir), cards, [])
+
+
+def outline(topic: Topic) -> dict:
+    """What read_deck's checks across topics see of a topic: its title, card ids and
+    retired entries. An edited topic with the same outline passes them as it did."""
+    return {"title": topic.title, "ids": [card.id for card in topic.cards], "retired": retired_key(topic)}
+
+
+def same_outline(topic: Topic, record: dict) -> bool:
+    """Whether `topic` has the outline a record (holding `outline`) kept of it."""
+    return all(record[name] == value for name, value in outline(topic).items())
+
+
+def media_record(cards: list[RenderedCard], media: MediaFiles) -> list[list[str]]:
+    """The media files that cards show: [file under cards/, name in the package, sha256]."""
+    files = {item.source: item.name for rc in cards for item in rc.media}
+    return [[str(path), name, media.digest(path)] for path, name in files.items()]
+
+
+def media_unchanged(record: list[list[str]], media: MediaFiles) -> bool:
+    """Whether each file of a `media_record` still has its sha256 (OSError: one is gone)."""
+    return all(media.digest(Path(file)) == digest for file, _name, digest in record)
 
 
 def _identify(
@@ -291,16 +321,13 @@ def remember(
         if source is None or deck.id not in rows:
             cache.put(record_path, None)
             return
-        files = {item.source: item.name for rc in cards for item in rc.media}
         entries.append(
             {
                 "key": topic.key,
                 "source": source,
-                "title": topic.title,
-                "ids": [rc.card.id for rc in cards],
-                "retired": retired_key(topic),
+                **outline(topic),
                 "types": list(dict.fromkeys(rc.card.type for rc in cards)),
-                "media": [[str(path), name, media.digest(path)] for path, name in files.items()],
+                "media": media_record(cards, media),
                 "first_id": deck.first_id,
                 "newest": deck.newest,
                 "notes": deck.note_count,
