@@ -304,7 +304,7 @@ def write_preview(cards_dir: Path, out_dir: Path, waiting: Waiting | None = None
     """
     cache = BuildCache(out_dir)  # the build's: a preview after a build renders nothing again
     media = MediaFiles(cards_dir)
-    edited = compile_edited(cards_dir, cache)  # only the topics edited since the last preview
+    edited = compile_edited(cards_dir, cache, media)  # only the topics edited since the last preview
     if edited is not None:
         compiled, kept = edited.compiled, edited.kept
         shows = section_keys(compiled)  # (right for the edited topics, the ones it is used for)

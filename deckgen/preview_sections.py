@@ -49,22 +49,22 @@ class Edited:
     kept: dict[str, Section]
 
 
-def compile_edited(cards_dir: Path, cache: BuildCache) -> Edited | None:
+def compile_edited(cards_dir: Path, cache: BuildCache, media: MediaFiles) -> Edited | None:
     """The deck with only the topics edited since the last preview compiled, or None
-    where the whole deck must be (nothing is written either way)."""
+    where the whole deck must be (nothing is written either way); `media` hashes the
+    media files, once per command."""
     try:
-        return _compile_edited(cards_dir, cache)
+        return _compile_edited(cards_dir, cache, media)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError):
         return None  # a section file of another shape (its checksum holds, its content does not)
 
 
-def _compile_edited(cards_dir: Path, cache: BuildCache) -> Edited | None:
+def _compile_edited(cards_dir: Path, cache: BuildCache, media: MediaFiles) -> Edited | None:
     problems = Problems()
     config, files = deck_files(cards_dir, problems)
     if problems.items or not files:
         return None
     deck_key = config_key(config)
-    media = MediaFiles(cards_dir)
     kept: dict[str, Section] = {}
     documents: dict[str, dict] = {}
     edited: list[tuple[str, Path]] = []
