@@ -105,15 +105,19 @@ class BuildCache:
         read: TopicReader,
         compile: TopicCompiler | None = None,
         progress: Progress | None = None,
+        compile_here: TopicCompiler | None = None,
     ) -> list[str]:
         """Read the topic files (key, path) that the cache does not hold, on every core,
         before read_deck asks for them one by one; `topic_reader` then hands them over.
         With `compile`, each worker goes on to compile the topic it has just read (its
         fields from the cache or rendered, its cards assembled), which `compiled_ahead`
-        then hands over. Returns the keys of the topics read ahead; tells `progress`
-        ("render", topics, of topics)."""
+        then hands over. With `compile_here` too, this process reads and compiles the
+        topics no worker has started yet, from the last, rather than wait for them.
+        Returns the keys of the topics read ahead; tells `progress` ("render", topics,
+        of topics)."""
         start = time.perf_counter()
-        keys, reading, compiling = self._read_ahead(topics, read, compile, progress)
+        here = compile_here if compile else None
+        keys, reading, compiling = self._read_ahead(topics, read, compile, progress, here)
         # The workers read and compile each topic in one go: the build's "read" phase gets
         # the share of the time that the workers' own clocks gave to reading (the rest
         # counts as rendering).
@@ -127,6 +131,7 @@ class BuildCache:
         read: TopicReader,
         compile: TopicCompiler | None,
         progress: Progress | None,
+        here: TopicCompiler | None,
     ) -> tuple[list[str], float, float]:
         """`read_ahead`: the keys, and the workers' seconds reading and compiling."""
         stale, size = [], 0
@@ -138,19 +143,43 @@ class BuildCache:
         workers = min(usable_cores(), len(stale))
         if workers < 2 or size < READ_AHEAD_BYTES:
             return [], 0.0, 0.0
-        keys, paths = zip(*stale, strict=True)
-        sources = [self._looked_up[key] for key in keys]
-        reading = compiling = 0.0
+        keys = [key for key, _path in stale]
+        seconds = [0.0, 0.0]  # the workers' (and this process's) reading and compiling
+
+        def take(key: str, outcome: tuple[ReadAlone, CompiledTopic | None, tuple[float, float]]) -> None:
+            result, compiled, (reading, compiling) = outcome
+            self._ahead[key] = (self._looked_up[key], result)
+            if compiled is not None:
+                self._compiled_ahead[key] = (result[0], compiled)
+            seconds[0], seconds[1] = seconds[0] + reading, seconds[1] + compiling
+            if progress and compile:
+                progress("render", len(taken) + 1, len(keys))
+            taken.add(key)
+
+        taken: set[str] = set()
         with worker_pool(workers) as pool:
-            results = pool.map(_read_alone, [read] * len(keys), [compile] * len(keys), keys, paths, sources)
-            for done, (key, (result, compiled, seconds)) in enumerate(zip(keys, results, strict=True)):
-                self._ahead[key] = (self._looked_up[key], result)
-                if compiled is not None:
-                    self._compiled_ahead[key] = (result[0], compiled)
-                reading, compiling = reading + seconds[0], compiling + seconds[1]
-                if progress and compile:
-                    progress("render", done + 1, len(keys))
-        return list(keys), reading, compiling
+            jobs = [
+                (key, path, pool.submit(_read_alone, read, compile, key, path, self._looked_up[key]))
+                for key, path in stale
+            ]
+
+            def take_finished() -> None:
+                for key, _path, future in jobs:
+                    if future.done() and not future.cancelled() and key not in taken:
+                        take(key, future.result())
+
+            # This process would only wait for the workers: it takes the topics none has
+            # started yet back, from the last, and compiles them itself. Beside another
+            # busy program that also gets the build a larger share of the cores.
+            for key, path, future in reversed(jobs):
+                if here is None or not future.cancel():
+                    break
+                take(key, _read_alone(read, here, key, path, self._looked_up[key]))
+                take_finished()
+            for key, _path, future in jobs:
+                if not future.cancelled() and key not in taken:
+                    take(key, future.result())
+        return list(keys), seconds[0], seconds[1]
 
     def source_of(self, key: str, path: Path) -> str | None:
         """A topic file's source key (None: unreadable or too large, for its reader to say)."""

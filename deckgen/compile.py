@@ -25,11 +25,12 @@ from .render import (
     MediaFiles,
     Progress,
     RenderedCard,
+    Renderer,
     render_deck,
     render_fields,
     render_topic,
     topic_field_requests,
-    worker_media,
+    worker_renderer,
 )
 from .validate import read_deck, read_topic_file
 
@@ -130,10 +131,12 @@ def compile_deck(
         # Each topic read, its fields taken from the cache or rendered and its cards put
         # together by one worker: reading (a fifth of the work) would otherwise end
         # before rendering starts, and the cards and fields go to and fro only once.
+        # This process, which would otherwise only wait for them, compiles topics too,
+        # with a Renderer of its own (its media digests hold for this build only).
         config, files = deck_files(cards_dir)
-        cache.read_ahead(
-            files, read_topic_file, partial(_compile_alone, cards_dir, config, cache.folder), progress
-        )
+        compile_topic = partial(_compile_alone, cards_dir, config, cache.folder)
+        here = partial(compile_topic, renderer=Renderer(cards_dir))
+        cache.read_ahead(files, read_topic_file, compile_topic, progress, here)
     read = cache.topic_reader(read_topic_file) if cache else read_topic_file
     deck = read_deck(cards_dir, problems, read)
     render = partial(render_fields, cards_dir, progress=progress)
@@ -157,17 +160,23 @@ def compile_deck(
 
 
 def _compile_alone(
-    cards_dir: Path, config: DeckConfig, folder: Path, topic: Topic, source: str
+    cards_dir: Path,
+    config: DeckConfig,
+    folder: Path,
+    topic: Topic,
+    source: str,
+    renderer: Renderer | None = None,
 ) -> CompiledTopic:
-    """In a worker process that has just read `topic` (cache.read_ahead): its fields from
-    the build cache (under `folder`) or rendered, its cards assembled, and its fields'
-    cache file, as the build's own process would have made them (cache.field_renderer)."""
-    media = worker_media(cards_dir)
+    """In the process that has just read `topic` (cache.read_ahead): its fields from the
+    build cache (under `folder`) or rendered by `renderer` (None: the worker's own), its
+    cards assembled, and its fields' cache file, as `compile_deck` would have made them
+    without reading ahead (cache.field_renderer)."""
+    renderer = renderer or worker_renderer(cards_dir)
     requests = topic_field_requests(topic, config.html_allow)
-    cached = look_up(shard_path(folder / FIELDS_DIR, topic.key), source, requests, media)
-    cards, fields, problems = render_topic(topic, requests, cached.found, cards_dir)
+    cached = look_up(shard_path(folder / FIELDS_DIR, topic.key), source, requests, renderer.media)
+    cards, fields, problems = render_topic(topic, requests, cached.found, renderer)
     rendered = [request.text for request, found in zip(requests, cached.found, strict=True) if found is None]
-    document = cached.file(source, requests, fields, media)
+    document = cached.file(source, requests, fields, renderer.media)
     # Each card's note as identity.py works it out (None: a type the deck does not have,
     # which validation reports).
     from .identity import card_note  # (identity builds on this module)

@@ -312,12 +312,10 @@ def _topic_cards(
 
 
 def render_topic(
-    topic: Topic, requests: list[FieldRequest], fields: list[RenderedField | None], cards_dir: Path
+    topic: Topic, requests: list[FieldRequest], fields: list[RenderedField | None], renderer: Renderer
 ) -> tuple[list[RenderedCard], list[RenderedField], list]:
-    """In a worker process (compile.py): `topic`'s cards, each field of its `requests`
-    (`topic_field_requests`) taken from `fields` (None: rendered here); every field;
-    the problems."""
-    renderer = _worker_renderer(cards_dir)  # (its media digests hold for this build's workers)
+    """(compile.py) `topic`'s cards, each field of its `requests` (`topic_field_requests`)
+    taken from `fields` (None: rendered by `renderer`); every field; the problems."""
     done = [
         found if found is not None else renderer.render_field(r.text, r.base, r.allow, r.html)
         for r, found in zip(requests, fields, strict=True)
@@ -404,9 +402,10 @@ def _worker_renderer(cards_dir: Path) -> Renderer:
     return Renderer(cards_dir)
 
 
-def worker_media(cards_dir: Path) -> MediaFiles:
-    """In a worker process: the media files its renderer has hashed."""
-    return _worker_renderer(cards_dir).media
+def worker_renderer(cards_dir: Path) -> Renderer:
+    """In a worker process: its one Renderer (its media digests hold for this build's
+    workers, which end with the build)."""
+    return _worker_renderer(cards_dir)
 
 
 def _render_chunk(

@@ -4,6 +4,7 @@ No timings here: benchmarks are run by hand (bench/run.py), not asserted in test
 """
 
 import gc
+import os
 import shutil
 import subprocess
 import sys
@@ -221,6 +222,58 @@ def test_topics_read_ahead_on_every_core_build_what_one_process_builds(tmp_path,
     assert ("no-such.png" in repr(outcomes["read ahead"])) == (broken == "field")
     assert len(rendered_by_main["one process"]) > 400
     assert rendered_by_main["read ahead"] == []  # every field rendered by the worker that read it
+
+
+_COMPILED_BY = "DECKGEN_TEST_COMPILED_BY"  # a file: each topic compiled, and the process that did
+
+
+def _recording_compile(*args, **kwargs):
+    """compile._compile_alone, noting which process compiled which topic (sent to workers
+    by name, so defined here)."""
+    topic = args[3]
+    with open(os.environ[_COMPILED_BY], "a", encoding="utf-8") as record:
+        record.write(f"{os.getpid()} {topic.key}\n")
+    return _real_compile_alone(*args, **kwargs)
+
+
+_real_compile_alone = compile_module._compile_alone
+
+
+def test_the_build_process_compiles_the_topics_no_worker_has_started(tmp_path, monkeypatch):
+    """Rather than wait for the workers, the build's own process takes back the topics
+    none has started, from the last, and compiles them: each topic once, and the same
+    packages, progress and cache as one process compiling all of them."""
+    import generate as generate_module
+
+    monkeypatch.setattr(generate_module, "CARDS_PER_TOPIC", 12)
+    topic_files = generate(tmp_path / "cards", 144)  # twelve topic files
+    keys = [path.stem for path in topic_files]
+    monkeypatch.setattr(compile_module, "_compile_alone", _recording_compile)
+    outcomes = {}
+    for name, threshold in (("one process", 10**12), ("read ahead", 0)):
+        monkeypatch.setattr(cache_module, "READ_AHEAD_BYTES", threshold)
+        record = tmp_path / f"{name}.txt"
+        record.touch()
+        monkeypatch.setenv(_COMPILED_BY, str(record))
+        reports: list[tuple] = []
+        out = tmp_path / name
+        result = build(tmp_path / "cards", out, now=1_800_000_000, progress=lambda *a, r=reports: r.append(a))
+        # (the cache's other files name the out folder, which differs)
+        kept = [p for folder in ("topics", "fields") for p in (out / ".cache" / folder).glob("*")]
+        cache_files = {p.relative_to(out): p.read_bytes() for p in kept}
+        packages = {p.name: p.read_bytes() for p in out.glob("*.apkg")}
+        outcomes[name] = (result.work.topics_read, sorted(result.work.fields_rendered), packages, cache_files)
+        compiled = [line.split() for line in record.read_text(encoding="utf-8").splitlines()]
+        if name == "one process":
+            assert compiled == []  # (compile_deck renders the fields itself)
+            continue
+        assert sorted(key for _pid, key in compiled) == keys  # each topic once
+        here = [key for pid, key in compiled if pid == str(os.getpid())]
+        assert here and here == keys[len(keys) - len(here) :][::-1]  # from the last
+        assert len(here) < len(keys)  # (the workers compiled the others)
+        renders = [(done, total) for step, done, total in reports if step == "render"]
+        assert renders == [(done, len(keys)) for done in range(1, len(keys) + 1)]
+    assert outcomes["read ahead"] == outcomes["one process"]
 
 
 def test_topics_compiled_ahead_take_their_unchanged_fields_from_the_cache(tmp_path, monkeypatch):
