@@ -5,16 +5,18 @@ itself with deckgen's extensions. What changes is only work that cannot change t
 result (tests/test_markdown_converter.py compares it with a plain converter on every card
 of the deck, on generated cards and on random text made of Markdown's special characters):
 
-- Inline patterns a field cannot match are not tried. Markdown tries each of its inline
-  patterns (code spans, links, emphasis, HTML, ...) on each piece of text, one regular
-  expression after another: most of its time on a card. Each pattern's expression needs
-  one of a few characters (a code span a backtick, a link `[`, emphasis `*` or `_`); the
-  text the patterns see is the field's own characters plus Markdown's placeholders (made
-  of control characters, letters, digits and a colon), so a pattern whose characters are
-  not in the field never matches in it. The InlineProcessor takes the patterns that can;
-  Markdown's own smarty extension swaps its patterns the same way.
-- The raw-HTML block preprocessor runs only on fields with a `<` or a `&`: without them,
-  it gives back the text it was given.
+- Steps a field cannot use are not run. Markdown offers every piece of text to each of
+  its inline patterns (code spans, links, emphasis, HTML, ...), each block to each of its
+  block processors (lists, tables, headers, quotes, ...), and the whole field to each of
+  its preprocessors and tree processors, one regular expression after another: most of
+  its time on a card. Each needs one of a few characters or strings to act (a code span
+  a backtick, a link `[`, a table `|`, a header `#`, a fenced block three backticks or
+  tildes, the undoing of backslash escapes a backslash: `_NEEDS`). Before and while
+  converting, Markdown only takes characters out of a field, turns tabs into spaces and
+  line ends into "\\n", and adds its placeholders (made of control characters,
+  letters, digits and a colon), so a step whose characters are not in the field never
+  acts on it. The converter runs the steps that can, the way Markdown's own smarty
+  extension swaps the inline patterns.
 - Pygments lexers and HTML formatters are made once per language and options, not once per
   code block (finding a lexer by name looks through every lexer Pygments has).
 """
@@ -30,24 +32,48 @@ from pygments.lexers import get_lexer_by_name
 
 EXTENSIONS = ("fenced_code", "tables", "sane_lists", "codehilite")
 
-# The characters that each of Markdown's inline patterns needs, one of which must be in
-# the text for its regular expression to match (markdown/inlinepatterns.py). A pattern
-# not named here (an extension's, or one a newer Markdown adds) is always tried.
-_PATTERN_NEEDS = {
-    "backtick": "`",
-    "escape": "\\",
-    "reference": "[",
-    "link": "[",
-    "image_link": "[",
-    "image_reference": "[",
-    "short_reference": "[",
-    "short_image_ref": "[",
-    "autolink": "<",
-    "automail": "<",
-    "html": "<",
-    "entity": "&",
+# What each of Markdown's steps needs in a field to act on it: one of these characters or
+# strings (markdown/inlinepatterns.py, blockprocessors.py, preprocessors.py,
+# treeprocessors.py and the extensions'). A step not named here (an extension's, or one
+# a newer Markdown adds) always runs. Tabs count as spaces: Markdown expands them first.
+_INDENT = ("    ", "\t")
+_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "inlinePatterns": {
+        "backtick": ("`",),
+        "escape": ("\\",),
+        "reference": ("[",),
+        "link": ("[",),
+        "image_link": ("[",),
+        "image_reference": ("[",),
+        "short_reference": ("[",),
+        "short_image_ref": ("[",),
+        "autolink": ("<",),
+        "automail": ("<",),
+        "linebreak": ("  \n", "\t", "\r"),  # two spaces ending a line ("\r\n" becomes "\n")
+        "html": ("<",),
+        "entity": ("&",),
+        # em_strong: the characters of Markdown's emphasis delimiters (MarkdownConverter)
+    },
+    "blockprocessors": {
+        "indent": _INDENT,
+        "code": _INDENT,
+        "table": ("|",),
+        "hashheader": ("#",),
+        "setextheader": ("=", "-"),
+        "hr": ("-", "_", "*"),
+        "olist": (".",),  # (a number and a dot)
+        "quote": (">",),
+        "reference": ("[",),
+        "ulist": ("*", "+", "-"),
+    },
+    "preprocessors": {
+        "html_block": ("<", "&"),
+        "fenced_code_block": ("```", "~~~"),
+    },
+    "treeprocessors": {
+        "unescape": ("\\",),  # what the escape pattern hid
+    },
 }
-_HTML_BLOCK_NEEDS = "<&"
 
 
 @functools.lru_cache(maxsize=64)
@@ -102,36 +128,49 @@ class MarkdownConverter:
         self._md = markdown.Markdown(
             extensions=list(EXTENSIONS), extension_configs=EXTENSION_CONFIGS, output_format="html"
         )
-        self._inline = self._md.treeprocessors["inline"]
-        everything = self._md.inlinePatterns
-        needs = {name: chars for name, chars in _PATTERN_NEEDS.items() if name in everything}
-        delimiters = self._md.delimiters  # emphasis: one pattern for both `*` and `_`
-        if delimiters is not None and "em_strong" in everything and everything["em_strong"] is delimiters:
-            needs["em_strong"] = "".join(delimiters.tokens)
-        self._all_patterns = everything
+        md = self._md
+        self._inline = md.treeprocessors["inline"]
+        # Where each step's registry is: the inline patterns are the InlineProcessor's.
+        self._everything = {
+            "inlinePatterns": md.inlinePatterns,
+            "blockprocessors": md.parser.blockprocessors,
+            "preprocessors": md.preprocessors,
+            "treeprocessors": md.treeprocessors,
+        }
+        needs = {
+            kind: {name: strings for name, strings in _NEEDS[kind].items() if name in self._everything[kind]}
+            for kind in _NEEDS
+        }
+        delimiters = md.delimiters  # emphasis: one pattern for both `*` and `_`
+        patterns = md.inlinePatterns
+        if delimiters is not None and "em_strong" in patterns and patterns["em_strong"] is delimiters:
+            needs["inlinePatterns"]["em_strong"] = tuple(delimiters.tokens)
         self._needs = needs
-        self._triggers = "".join(sorted(set("".join(needs.values()))))
-        self._patterns_for: dict[str, markdown.util.Registry] = {}
-        self._all_preprocessors = self._md.preprocessors
-        self._lean_preprocessors = self._md.preprocessors[:]
-        self._lean_preprocessors.deregister("html_block", strict=False)
+        self._strings = sorted({s for steps in needs.values() for strings in steps.values() for s in strings})
+        self._steps_for: dict[tuple[bool, ...], dict[str, markdown.util.Registry]] = {}
 
     def convert(self, text: str) -> str:
-        present = "".join(c for c in self._triggers if c in text)
-        patterns = self._patterns_for.get(present)
-        if patterns is None:
-            patterns = self._patterns_for[present] = self._patterns_needing(present)
-        self._inline.inlinePatterns = patterns
+        present = tuple(string in text for string in self._strings)
+        steps = self._steps_for.get(present)
+        if steps is None:
+            steps = self._steps_for[present] = self._steps_needing(present)
         md = self._md
-        html_block = any(c in text for c in _HTML_BLOCK_NEEDS)
-        md.preprocessors = self._all_preprocessors if html_block else self._lean_preprocessors
+        self._inline.inlinePatterns = steps["inlinePatterns"]
+        md.parser.blockprocessors = steps["blockprocessors"]
+        md.preprocessors = steps["preprocessors"]
+        md.treeprocessors = steps["treeprocessors"]
         md.reset()
         return md.convert(text)
 
-    def _patterns_needing(self, present: str) -> markdown.util.Registry:
-        """The inline patterns that can match a text holding these of the trigger characters."""
-        patterns = self._all_patterns[:]  # (a copy, in the same order)
-        for name, chars in self._needs.items():
-            if not any(c in present for c in chars):
-                patterns.deregister(name)
-        return patterns
+    def _steps_needing(self, present: tuple[bool, ...]) -> dict[str, markdown.util.Registry]:
+        """The steps that can act on a field holding these of `_strings`, each registry in
+        Markdown's order."""
+        found = {string for string, there in zip(self._strings, present, strict=True) if there}
+        steps = {}
+        for kind, everything in self._everything.items():
+            registry = everything[:]  # (a copy, in the same order)
+            for name, strings in self._needs[kind].items():
+                if not found.intersection(strings):
+                    registry.deregister(name)
+            steps[kind] = registry
+        return steps

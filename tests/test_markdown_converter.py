@@ -96,6 +96,21 @@ EDGE_CASES = [
     "<",
     "a < b and c > d",
     "tab\tseparated\twords and trailing spaces   ",
+    # each block processor's and pre/tree processor's own characters, alone
+    "a line break made by a tab\t\nhere",
+    "a line break made of a carriage return  \r\nhere",
+    "\tindented by a tab\n\n-\tlist by a tab\n\n1.\ttoo",
+    "- item\n\n    indented more\n\n        code in a list",
+    "~~~\ntilde fence\n~~~",
+    "***\n\n---\n\n___\n\na\n---",
+    "+ plus\n* star\n- dash",
+    "3. starts at three\n4. four",
+    "[label]: https://example.com\n\nthen [label]",
+    "# only a header",
+    "| lone |\n| --- |",
+    "col a | col b\n--- | ---\n1 | 2",
+    ">quote without space",
+    "a \\ lone backslash \\",
     # code blocks: the lexer and the formatter are made once, reused by the next block
     "```python\ndef f(x):\n    return x * 2\n```",
     '```python hl_lines="2"\nimport os\nprint(os.sep)\n```',
@@ -113,6 +128,7 @@ MARKDOWN_PIECES = st.sampled_from(
     list("*_`\\[]()!<>&#;:/=|-+.~ \n\t1aZ{}\"'")
     + ["**", "__", "```", "\n\n", "    ", "- ", "1. ", "](", "<b>", "</b>", "&amp;", "http://x.y", "a@b.c"]
     + ["word", "qDGCLOZE1Xq", "qDGCLOZEENDXq", "```python\n", "\n```\n", "| a | b |\n|---|---|\n"]
+    + ["~~~", "\r\n", "  \n", "***", "---", "===", "> ", "# ", "[a]: http://x.y\n", "\\*", "2. ", "+ "]
 )
 
 
@@ -135,4 +151,14 @@ def test_the_converter_skips_only_what_cannot_match():
     names = set(converter._inline.inlinePatterns._data)
     assert {"link", "reference", "backtick"} <= names
     assert "em_strong" not in names
+    # block processors, preprocessors and tree processors alike
+    md = converter._md
+    converter.convert("a plain line")
+    assert set(md.parser.blockprocessors._data) == {"empty", "paragraph"}
+    assert set(md.preprocessors._data) == {"normalize_whitespace"}
+    assert "unescape" not in md.treeprocessors
+    converter.convert("| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n```\n\n\\*")
+    assert {"table", "hr", "setextheader", "ulist"} <= set(md.parser.blockprocessors._data)
+    assert "hashheader" not in md.parser.blockprocessors
+    assert "fenced_code_block" in md.preprocessors and "unescape" in md.treeprocessors
     assert markdown_converter.codehilite.get_lexer_by_name is markdown_converter._lexer_by_name
