@@ -168,9 +168,36 @@ class MarkdownConverter:
         found = {string for string, there in zip(self._strings, present, strict=True) if there}
         steps = {}
         for kind, everything in self._everything.items():
-            registry = everything[:]  # (a copy, in the same order)
-            for name, strings in self._needs[kind].items():
-                if not found.intersection(strings):
-                    registry.deregister(name)
+            registry = _Listed()
+            for item in everything._priority:  # (in Markdown's order, which is by priority)
+                strings = self._needs[kind].get(item.name)
+                if strings is None or found.intersection(strings):
+                    registry.register(everything[item.name], item.name, item.priority)
             steps[kind] = registry
         return steps
+
+
+class _Listed(markdown.util.Registry):
+    """A Registry that keeps the list of its items, rather than make it on every loop over
+    it and every look-up by index (Markdown loops over its block processors once per
+    block, and looks its inline patterns up by index once per piece of text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list = []
+
+    def register(self, item, name: str, priority: float) -> None:
+        super().register(item, name, priority)
+        self._items = list(super().__iter__())
+
+    def deregister(self, name: str, strict: bool = True) -> None:
+        super().deregister(name, strict)
+        self._items = list(super().__iter__())
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __getitem__(self, key):
+        if type(key) is int:
+            return self._items[key]
+        return super().__getitem__(key)

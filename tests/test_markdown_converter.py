@@ -162,3 +162,17 @@ def test_the_converter_skips_only_what_cannot_match():
     assert "hashheader" not in md.parser.blockprocessors
     assert "fenced_code_block" in md.preprocessors and "unescape" in md.treeprocessors
     assert markdown_converter.codehilite.get_lexer_by_name is markdown_converter._lexer_by_name
+
+
+def test_the_converters_registries_list_their_items_as_markdowns_own_do():
+    """_Listed keeps its items' list: the same order (by priority, ties in the order
+    registered), the same look-ups by index and name, after changes as before them."""
+    ours, theirs = markdown_converter._Listed(), markdown.util.Registry()
+    for registry in (ours, theirs):
+        for name, priority in (("a", 10), ("b", 30), ("c", 10), ("d", 20), ("e", 30)):
+            registry.register(f"item {name}", name, priority)
+        registry.deregister("d")
+        registry.register("item f", "f", 10)
+    assert list(ours) == list(theirs) == ["item b", "item e", "item a", "item c", "item f"]
+    assert [ours[i] for i in range(len(ours))] == [theirs[i] for i in range(len(theirs))]
+    assert ours["c"] == theirs["c"] and list(ours[1:3]) == list(theirs[1:3])
