@@ -146,6 +146,11 @@ class MarkdownConverter:
         if delimiters is not None and "em_strong" in patterns and patterns["em_strong"] is delimiters:
             needs["inlinePatterns"]["em_strong"] = tuple(delimiters.tokens)
         self._needs = needs
+        # Markdown asks whether a tag is block-level for every element it tidies, looking
+        # through its list of fifty tag names; the same answer from a set of them (the
+        # list is complete once the extensions are loaded).
+        block_level = frozenset(md.block_level_elements)
+        md.is_block_level = lambda tag: isinstance(tag, str) and tag.lower().rstrip("/") in block_level
         self._strings = sorted({s for steps in needs.values() for strings in steps.values() for s in strings})
         self._steps_for: dict[tuple[bool, ...], dict[str, markdown.util.Registry]] = {}
 

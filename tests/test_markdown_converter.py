@@ -9,6 +9,7 @@ shortcuts (its own lexer look-up, its own formatter, every pattern tried on ever
 from __future__ import annotations
 
 import sys
+import xml.etree.ElementTree
 from pathlib import Path
 
 import markdown
@@ -176,3 +177,13 @@ def test_the_converters_registries_list_their_items_as_markdowns_own_do():
     assert list(ours) == list(theirs) == ["item b", "item e", "item a", "item c", "item f"]
     assert [ours[i] for i in range(len(ours))] == [theirs[i] for i in range(len(theirs))]
     assert ours["c"] == theirs["c"] and list(ours[1:3]) == list(theirs[1:3])
+
+
+def test_the_converter_finds_block_level_tags_as_markdown_does():
+    md = MarkdownConverter()._md
+    tags = [*md.block_level_elements, "span", "em", "a", "P", "DIV", "hr/", "code", "", None, 3]
+    tags.append(xml.etree.ElementTree.Comment)  # (ElementTree's comments have a function as tag)
+    assert [md.is_block_level(tag) for tag in tags] == [
+        markdown.Markdown.is_block_level(md, tag) for tag in tags
+    ]
+    assert md.is_block_level("P") and not md.is_block_level("span")
