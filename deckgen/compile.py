@@ -42,9 +42,9 @@ class CompiledDeck:
     deck: Deck
     cards: list[RenderedCard]
     warnings: list[Problem] = field(default_factory=list)
-    # card id -> its note's field values and content hash (identity.card_note), where
-    # the worker that compiled its topic worked them out
-    notes: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    # card id -> its note as the worker that compiled its topic worked it out (its field
+    # values, content hash, GUID and cards: identity.WorkedNote)
+    notes: dict[str, tuple] = field(default_factory=dict)
 
     def root_name(self) -> str:
         return self.deck.config.title
@@ -142,7 +142,7 @@ def compile_deck(
     render = partial(render_fields, cards_dir, progress=progress)
     if cache:
         render = cache.field_renderer(render, MediaFiles(cards_dir))
-    notes: dict[str, tuple[list[str], str]] = {}
+    notes: dict[str, tuple] = {}
 
     def compiled_ahead(topic: Topic) -> CompiledTopic | None:
         compiled = cache.compiled_ahead(topic) if cache else None
@@ -177,10 +177,12 @@ def _compile_alone(
     cards, fields, problems = render_topic(topic, requests, cached.found, renderer)
     rendered = [request.text for request, found in zip(requests, cached.found, strict=True) if found is None]
     document = cached.file(source, requests, fields, renderer.media)
-    # Each card's note as identity.py works it out (None: a type the deck does not have,
-    # which validation reports).
-    from .identity import card_note  # (identity builds on this module)
+    # Each card's note as identity.py and package.py work it out (None: a type the deck
+    # does not have, which validation reports).
+    from .identity import worked_note  # (identity builds on this module)
 
-    note_types = note_types_for(config.note_types)
-    notes = [card_note(note_types[rc.card.type], rc) if rc.card.type in note_types else None for rc in cards]
+    types, namespace = note_types_for(config.note_types), config.namespace
+    notes = [
+        worked_note(types[rc.card.type], rc, namespace) if rc.card.type in types else None for rc in cards
+    ]
     return CompiledTopic(cards, problems, document, rendered, notes)

@@ -245,7 +245,8 @@ def note_contents(compiled: CompiledDeck) -> tuple[dict[str, list[str]], dict[st
     contents: dict[str, NoteContent] = {}
     for rc in compiled.cards:
         card = rc.card
-        card_values, digest = done.get(card.id) or card_note(note_types[card.type], rc)
+        worked = done.get(card.id)
+        card_values, digest = worked[:2] if worked else card_note(note_types[card.type], rc)
         values[card.id] = card_values
         contents[card.id] = NoteContent(digest, rc.topic, card.type, card.guid)
     return values, contents
@@ -256,6 +257,17 @@ def card_note(spec: NoteTypeSpec, rc: RenderedCard) -> tuple[list[str], str]:
     the hash of its type, values and tags, which the lock keeps."""
     values = spec.anki_fields(rc.fields, rc.card.id)
     return values, content_hash(rc.card.type, values, rc.tags)
+
+
+# A note as the worker that compiled its card worked it out (compile.py): its field
+# values and content hash (`card_note`), the GUID derived from its id in the deck's
+# namespace, and the ordinals of the cards Anki makes of it (package.py takes them).
+WorkedNote = tuple[list[str], str, str, tuple[int, ...]]
+
+
+def worked_note(spec: NoteTypeSpec, rc: RenderedCard, namespace: str) -> WorkedNote:
+    values, digest = card_note(spec, rc)
+    return values, digest, note_guid(namespace, rc.card.id), tuple(spec.card_ordinals(values))
 
 
 def note_type_hashes(compiled: CompiledDeck, keys: set[str]) -> dict[str, tuple[str, tuple[str, ...]]]:

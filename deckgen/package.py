@@ -209,16 +209,24 @@ def _with_first_ids(decks: list[PackageDeck]) -> list[PackageDeck]:
 def _note(
     identified: Identified, card_id: str, card_type: str, note_types, values, tags, mod, due
 ) -> PackageNote:
-    """A note as packaged; its GUID the adopted one the lock keeps, else derived from its id."""
-    namespace = identified.compiled.deck.config.namespace
+    """A note as packaged; its GUID the adopted one the lock keeps, else derived from its id.
+    Its GUID and cards are those the worker that compiled it worked out, where one did
+    (for these very values)."""
+    compiled = identified.compiled
+    worked = compiled.notes.get(card_id)
+    if worked is not None and worked[0] is values:
+        guid, cards = worked[2], worked[3]
+    else:
+        guid = note_guid(compiled.deck.config.namespace, card_id)
+        cards = tuple(compiled.note_types[card_type].card_ordinals(list(values)))
     return PackageNote(
-        guid=identified.stamping.lock.notes[card_id].guid or note_guid(namespace, card_id),
+        guid=identified.stamping.lock.notes[card_id].guid or guid,
         note_type=note_types[card_type],
         fields=list(values),
         tags=tuple(tags),
         mod=mod,
         due=due,
-        cards=tuple(identified.compiled.note_types[card_type].card_ordinals(list(values))),
+        cards=cards,
     )
 
 

@@ -97,7 +97,7 @@ class CompiledTopic:
     problems: list
     fields_file: bytes | None
     fields_rendered: list[str]
-    notes: list  # each card's note (identity.card_note), or None
+    notes: list  # each card's note (identity.worked_note), or None
 
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
