@@ -18,6 +18,7 @@ a card moves the ids of its own deck only.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import sqlite3
@@ -106,12 +107,25 @@ class _Deck(genanki.Deck):
         return super().to_json() | {"mod": self.mod}
 
 
+@functools.cache
+def empty_collection() -> bytes:
+    """The database every package's collection starts from: genanki's tables (without
+    their indexes) and its `col` row, made once per process rather than once per package
+    (a tenth of the time a topic's package took)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.executescript(_TABLES)
+        connection.executescript(APKG_COL)
+        connection.commit()
+        return connection.serialize()
+    finally:
+        connection.close()
+
+
 def write_collection(connection: sqlite3.Connection, decks: Sequence[PackageDeck]) -> dict[int, DeckRows]:
-    """The collection of a package holding `decks` (the root first), into `connection`.
-    Returns each deck's rows, by deck id."""
+    """The collection of a package holding `decks` (the root first), into `connection`,
+    which holds `empty_collection()`. Returns each deck's rows, by deck id."""
     cursor = connection.cursor()
-    cursor.executescript(_TABLES)
-    cursor.executescript(APKG_COL)
     note_types: dict[int, _NoteType] = {}
     deck_json, model_json = {}, {}
     note_rows: list[tuple] = []

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from deckgen.output import file_trouble, final_path, signals_held, writing_to
+from deckgen.package import IN_MEMORY_NOTES
 from deckgen.quality import LARGE_MEDIA_BYTES
 
 from conftest import honouring_permissions, write_deck
@@ -291,10 +292,10 @@ def build_on_a_small_disk(tmp_path: Path, size: str) -> subprocess.CompletedProc
 
 
 def test_a_full_disk_is_named_and_leaves_nothing_behind(tmp_path):
-    """The scratch database fills the disk first: SQLite's "database or disk is full"."""
-    write_deck(
-        tmp_path / "cards", {"topic": "deck: Topic\ncards:\n" + "".join(CARD.format(n=n) for n in range(400))}
-    )
+    """The scratch database fills the disk first: SQLite's "database or disk is full".
+    (A package of more notes than IN_MEMORY_NOTES has its database in a scratch file.)"""
+    cards = "".join(CARD.format(n=n) for n in range(IN_MEMORY_NOTES + 100))
+    write_deck(tmp_path / "cards", {"topic": "deck: Topic\ncards:\n" + cards})
     result = build_on_a_small_disk(tmp_path, "64k")
     assert result.stderr.splitlines() == [DISK_FULL]
     assert result.stdout == "exit=1\n"  # and `ls -A` of the full folder printed nothing

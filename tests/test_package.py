@@ -11,6 +11,7 @@ from pathlib import Path
 import genanki
 import pytest
 
+from deckgen import package as package_module
 from deckgen.compile import compile_deck
 from deckgen.identity import identify
 from deckgen.lock import Lock
@@ -100,13 +101,18 @@ def _rows(database: bytes, path: Path) -> dict:
         for index in (9, 10):  # models and decks: JSON, compared as values
             col[index] = json.loads(col[index])
         counts = [connection.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("notes", "cards")]
-        return {"notes": notes, "cards": cards, "col": col, "counts": counts}
+        schema = sorted(connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+        return {"notes": notes, "cards": cards, "col": col, "counts": counts, "schema": schema}
     finally:
         connection.close()
 
 
+@pytest.mark.parametrize("database", ["in memory", "scratch file"])
 @pytest.mark.parametrize("deck", ["real", "generated"])
-def test_database_holds_what_genanki_writes(deck, tmp_path):
+def test_database_holds_what_genanki_writes(deck, database, tmp_path, monkeypatch):
+    """Tables, indexes and rows, whether the package's database was made in memory (a
+    small package) or in a scratch file (a large one)."""
+    monkeypatch.setattr(package_module, "IN_MEMORY_NOTES", 10**9 if database == "in memory" else -1)
     cards_dir = CARDS
     if deck == "generated":
         cards_dir = tmp_path / "cards"
