@@ -109,6 +109,25 @@ def test_bench_runs_deckgen_and_reads_its_phases(tmp_path):
     ]
 
 
+def test_bench_compiles_the_bytecode_of_the_package_the_builds_import(tmp_path, monkeypatch):
+    """So that no timed run compiles deckgen's modules from source (PYTHONDONTWRITEBYTECODE)."""
+    import importlib.machinery
+    import importlib.util
+
+    import run
+
+    package = tmp_path / "deckgen"
+    (package / "inner").mkdir(parents=True)
+    modules = [package / "__init__.py", package / "one.py", package / "inner" / "__init__.py"]
+    for module in modules:
+        module.write_text("VALUE = 1\n", encoding="utf-8")
+    spec = importlib.machinery.ModuleSpec("deckgen", None, is_package=True)
+    spec.submodule_search_locations = [str(package)]
+    monkeypatch.setattr(run.importlib.util, "find_spec", lambda name: spec if name == "deckgen" else None)
+    run.compile_bytecode()
+    assert all(Path(importlib.util.cache_from_source(str(module))).is_file() for module in modules)
+
+
 def test_bench_pairs_each_round_with_its_own_baseline(tmp_path):
     import run
 
