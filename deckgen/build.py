@@ -30,7 +30,7 @@ from .output import StagedFiles, Waiting, exclusive, remove_temporaries, writing
 from .package import PackageJob, package_key, plan_packages
 from .package_writing import package_workers, write_packages
 from .preview import PREVIEW_DIR
-from .rebuild import rebuild_changed, remember
+from .rebuild import rebuild_changed, records_to_write, remember
 from .report import PackageSummary, TopicSummary, report_texts, stale_packages, summaries
 
 
@@ -147,30 +147,38 @@ def _build_with(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stale, warnings = stale_packages(out_dir, compiled.deck.config.namespace, jobs, checked.warnings)
-    with StagedFiles() as staged:
-        files: dict[str, Path] = {}  # package name -> its bytes (staged, or kept as it is)
-        pending: list[tuple[Path, PackageJob, str]] = []
-        deck_digests: dict[int, bytes] = {}
-        for job in jobs:
-            final = out_dir / job.name
-            key = package_key(job, deck_digests)
-            if cache.packages.unchanged(final, key):
-                files[job.name] = final
-            else:
-                files[job.name] = staged.stage(final)
-                pending.append((files[job.name], job, key))
-        rows = write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool)
-        for temporary, job, key in pending:
-            cache.packages.wrote(out_dir / job.name, key, temporary)
-        whole_written = bool(pending) and pending[0][1] is jobs[0]
-        clock.lap("package")
-        for name, text in report_texts(checked.identified, packages, topics, files).items():
-            staged.write_text(out_dir / name, text)
-        if checked.new_lock_text != checked.old_lock_text:
-            staged.write_text(checked.lock_path, checked.new_lock_text)
-        staged.commit()
+    # The decks' records are staged in the cache as their packages are written: a build
+    # that fails leaves none of them behind.
+    try:
+        with StagedFiles() as staged:
+            files: dict[str, Path] = {}  # package name -> its bytes (staged, or kept as it is)
+            pending: list[tuple[Path, PackageJob, str]] = []
+            deck_digests: dict[int, bytes] = {}
+            for job in jobs:
+                final = out_dir / job.name
+                key = package_key(job, deck_digests)
+                if cache.packages.unchanged(final, key):
+                    files[job.name] = final
+                else:
+                    files[job.name] = staged.stage(final)
+                    pending.append((files[job.name], job, key))
+            # (the topics' decks' records for the next build, written with their packages)
+            records = records_to_write(cache, compiled, checked, jobs, [job for _t, job, _k in pending])
+            rows = write_packages(pending, len(jobs) - len(pending), len(jobs), progress, pool, records)
+            for temporary, job, key in pending:
+                cache.packages.wrote(out_dir / job.name, key, temporary)
+            whole_written = bool(pending) and pending[0][1] is jobs[0]
+            clock.lap("package")
+            for name, text in report_texts(checked.identified, packages, topics, files).items():
+                staged.write_text(out_dir / name, text)
+            if checked.new_lock_text != checked.old_lock_text:
+                staged.write_text(checked.lock_path, checked.new_lock_text)
+            staged.commit()
+    except BaseException:
+        cache.discard()
+        raise
     # (after the outputs are in place: the record's files are written as it goes)
-    remember(cache, compiled, checked, jobs, rows if whole_written else {}, rebuilt)
+    remember(cache, compiled, checked, jobs, rows if whole_written else {}, rebuilt, frozenset(records))
     cache.keep_lock(checked.lock_path, checked.new_lock_text)
     cache.commit([out_dir / job.name for job in jobs])
     for name in sorted(stale):

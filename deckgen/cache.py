@@ -37,6 +37,7 @@ temporary name until then). It is never published, and deleting it is always saf
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -91,6 +92,7 @@ class BuildCache:
         # Files `put_now` wrote already, under temporary names that `commit` renames.
         self._staged = StagedFiles()
         self._put_now: set[Path] = set()
+        self._made: list[Path] = []  # folders `stage_now` made, the deepest first
         self.topics_read: list[str] = []  # topic files read and validated, not taken from here
         self.fields_rendered: list[str] = []  # texts of the fields rendered, not taken from here
         self.read_seconds = 0.0  # time spent reading topics, from the cache or their files
@@ -207,10 +209,27 @@ class BuildCache:
         except OSError:
             pass  # (the cache only saves time; the next build does without this file)
 
+    def stage_now(self, path: Path) -> Path | None:
+        """A temporary file for another process to write `path`'s bytes to now (`put_now`,
+        written elsewhere), in place at `commit`; None if it cannot be made."""
+        try:
+            folders = (path.parent, *path.parent.parents)
+            self._made += [f for f in folders if f.is_relative_to(self.folder) and not f.is_dir()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._staged.stage(path)
+        except OSError:
+            return None  # (the cache only saves time)
+        self._put_now.add(path)
+        return temporary
+
     def discard(self) -> None:
         """Drop what `put_now` wrote: the build does not keep this cache's work."""
         self._staged.discard()
         self._put_now.clear()
+        for folder in self._made:  # (the deepest first) folders `stage_now` made, if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self._made.clear()
 
     def _look_up(self, key: str, path: Path) -> str | None:
         """A topic file's source key (None: not to be kept), read once per build."""

@@ -2,11 +2,14 @@
 
 The whole deck's package is written by the build's own process while the topic
 packages are written meanwhile by workers forked at the start of the build
-(`package_workers`), when there are enough notes for that to pay.
+(`package_workers`), when there are enough notes for that to pay. Whoever writes a
+topic's package also writes its deck's record for the next build (rebuild.py), from the
+rows it has just made.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from pathlib import Path
 from .compile import Progress
 from .package import PackageJob, write_package
 from .package_database import DeckRows
+from .rebuild import deck_record
 from .render import usable_cores
 from .workers import worker_pool
 
@@ -47,9 +51,13 @@ def write_packages(
     total: int,
     progress: Progress | None,
     pool: ProcessPoolExecutor | None,
+    records: dict[str, Path] | None = None,
 ) -> dict[int, DeckRows]:
     """Write each (temporary, job): the first here, the others meanwhile in `pool` (on
-    the other cores) when there are many. Returns the first's rows by deck id."""
+    the other cores) when there are many; and for a topic in `records`, its deck's rows
+    to the (temporary) file named there (`deck_record`). Returns the first's rows by
+    deck id."""
+    records = records or {}
 
     def wrote_one() -> None:
         nonlocal done
@@ -62,13 +70,18 @@ def write_packages(
     rest = pending[1:]
     parallel = pool is not None and sum(job.notes for _path, job, _key in rest) >= PARALLEL_NOTES
     futures = (
-        [pool.submit(_write_elsewhere, temporary, job) for temporary, job, _key in rest] if parallel else []
+        [
+            pool.submit(_write_elsewhere, temporary, job, records.get(job.topic))
+            for temporary, job, _key in rest
+        ]
+        if parallel
+        else []
     )
-    first = write_package(pending[0][0], pending[0][1])
+    first = _write_elsewhere(pending[0][0], pending[0][1], records.get(pending[0][1].topic), rows=True)
     wrote_one()
     if not parallel:
         for temporary, job, _key in rest:
-            write_package(temporary, job)
+            _write_elsewhere(temporary, job, records.get(job.topic))
             wrote_one()
         return first
     # The first written, this process takes the packages no worker has started yet,
@@ -77,7 +90,7 @@ def write_packages(
     for future, (temporary, job, _key) in zip(reversed(futures), reversed(rest), strict=True):
         if not future.cancel():
             break
-        write_package(temporary, job)
+        _write_elsewhere(temporary, job, records.get(job.topic))
         wrote_one()
     for future in as_completed([future for future in futures if not future.cancelled()]):
         future.result()
@@ -85,6 +98,17 @@ def write_packages(
     return first
 
 
-def _write_elsewhere(path: Path, job: PackageJob) -> None:
-    """write_package in a worker, sending nothing back."""
-    write_package(path, job)
+def _write_elsewhere(
+    path: Path, job: PackageJob, record: Path | None, rows: bool = False
+) -> dict[int, DeckRows]:
+    """write_package (in a worker, or here), then the record of its topic's deck to
+    `record`; returns the package's rows if asked (a worker sends nothing back)."""
+    written = write_package(path, job)
+    if record is not None:
+        deck = job.decks[-1]  # (a topic's package: the root deck, then the topic's)
+        # Into the file the build staged, never a new one: a build stopped meanwhile has
+        # removed it. (The cache only saves time: a damaged record is never read.)
+        with contextlib.suppress(OSError), open(record, "r+b") as file:
+            file.write(deck_record(written[deck.id]))
+            file.truncate()
+    return written if rows else {}

@@ -294,9 +294,12 @@ def remember(
     jobs: list[PackageJob],
     rows: dict[int, DeckRows],
     rebuilt: Rebuilt | None,
+    recorded: frozenset[str] = frozenset(),
 ) -> None:
     """Leave the record of this build for the next (or none, where it could not be
-    used): `rows` are the whole deck's package's rows by deck id, if it was written."""
+    used): `rows` are the whole deck's package's rows by deck id, if it was written;
+    the topics in `recorded` had their deck's record written with their package
+    (package_writing.py), which `records_to_write` said to write."""
     record_path = cache.folder / BUILD_RECORD
     whole = jobs[0]
     if checked.warnings or whole.topic is not None:
@@ -335,7 +338,9 @@ def remember(
                 "digest": deck_digest(deck),
             }
         )
-        cache.put_now(cache.shard(DECKS_DIR, topic.key), document_bytes({"rows": list(rows.pop(deck.id))}))
+        if topic.key not in recorded:
+            cache.put_now(cache.shard(DECKS_DIR, topic.key), deck_record(rows[deck.id]))
+        rows.pop(deck.id)
     retired = checked.identified.retired
     record = {
         "code": code_fingerprint(),
@@ -347,6 +352,33 @@ def remember(
         "retire_inputs": sorted({note.replaced_by for note in retired if note.replaced_by}),
     }
     cache.put(record_path, document_bytes(record))
+
+
+def records_to_write(
+    cache: BuildCache,
+    compiled: CompiledDeck,
+    checked: Checked,
+    jobs: list[PackageJob],
+    pending: list[PackageJob],
+) -> dict[str, Path]:
+    """The topics whose deck's record is written with their package, each with the
+    temporary file to write it to: those whose package is written when `remember` will
+    leave a record (the whole deck's package written, no warnings)."""
+    if not pending or pending[0] is not jobs[0] or checked.warnings or jobs[0].topic is not None:
+        return {}
+    topics = {topic.key for topic in compiled.deck.topics}
+    records = {}
+    for job in pending[1:]:
+        if job.topic in topics:
+            temporary = cache.stage_now(cache.shard(DECKS_DIR, job.topic))
+            if temporary is not None:
+                records[job.topic] = temporary
+    return records
+
+
+def deck_record(rows: DeckRows) -> bytes:
+    """The file that keeps a topic's deck's rows for the next build (`DECKS_DIR`)."""
+    return document_bytes({"rows": list(rows)})
 
 
 def config_key(config) -> str:
