@@ -147,6 +147,7 @@ class BuildCache:
             return [], 0.0, 0.0
         keys = [key for key, _path in stale]
         seconds = [0.0, 0.0]  # the workers' (and this process's) reading and compiling
+        taken: set[str] = set()
 
         def take(key: str, outcome: tuple[ReadAlone, CompiledTopic | None, tuple[float, float]]) -> None:
             result, compiled, (reading, compiling) = outcome
@@ -158,7 +159,6 @@ class BuildCache:
                 progress("render", len(taken) + 1, len(keys))
             taken.add(key)
 
-        taken: set[str] = set()
         with worker_pool(workers) as pool:
             jobs = [
                 (key, path, pool.submit(_read_alone, read, compile, key, path, self._looked_up[key]))

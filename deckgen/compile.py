@@ -26,6 +26,7 @@ from .render import (
     Progress,
     RenderedCard,
     Renderer,
+    WorkedNote,
     render_deck,
     render_fields,
     render_topic,
@@ -42,9 +43,8 @@ class CompiledDeck:
     deck: Deck
     cards: list[RenderedCard]
     warnings: list[Problem] = field(default_factory=list)
-    # card id -> its note as the worker that compiled its topic worked it out (its field
-    # values, content hash, GUID and cards: identity.WorkedNote)
-    notes: dict[str, tuple] = field(default_factory=dict)
+    # card id -> its note as the worker that compiled its topic worked it out
+    notes: dict[str, WorkedNote] = field(default_factory=dict)
 
     def root_name(self) -> str:
         return self.deck.config.title
@@ -142,7 +142,7 @@ def compile_deck(
     render = partial(render_fields, cards_dir, progress=progress)
     if cache:
         render = cache.field_renderer(render, MediaFiles(cards_dir))
-    notes: dict[str, tuple] = {}
+    notes: dict[str, WorkedNote] = {}
 
     def compiled_ahead(topic: Topic) -> CompiledTopic | None:
         compiled = cache.compiled_ahead(topic) if cache else None

@@ -21,7 +21,7 @@ from .compile import CompiledDeck
 from .errors import Location, Problem
 from .lock import ROOT, DeckStamp, Lock, NoteStamp, NoteTypeStamp
 from .notetypes import NoteTypeSpec
-from .render import RenderedCard
+from .render import RenderedCard, WorkedNote
 
 # ---------------------------------------------------------------------------------
 # These prefixes are hashed into every GUID and id that learners' collections hold.
@@ -259,13 +259,9 @@ def card_note(spec: NoteTypeSpec, rc: RenderedCard) -> tuple[list[str], str]:
     return values, content_hash(rc.card.type, values, rc.tags)
 
 
-# A note as the worker that compiled its card worked it out (compile.py): its field
-# values and content hash (`card_note`), the GUID derived from its id in the deck's
-# namespace, and the ordinals of the cards Anki makes of it (package.py takes them).
-WorkedNote = tuple[list[str], str, str, tuple[int, ...]]
-
-
 def worked_note(spec: NoteTypeSpec, rc: RenderedCard, namespace: str) -> WorkedNote:
+    """A card's note as a worker works it out for identify and plan_packages (compile.py):
+    `card_note`, the GUID derived from the card's id, and the cards Anki makes of it."""
     values, digest = card_note(spec, rc)
     return values, digest, note_guid(namespace, rc.card.id), tuple(spec.card_ordinals(values))
 

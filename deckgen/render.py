@@ -86,6 +86,12 @@ class FieldRequest:
     html: bool = False  # the text is HTML already (`format: html`): no Markdown over it
 
 
+# A note as the worker that compiled its card worked it out (identity.worked_note): its
+# field values and content hash, the GUID derived from its id in the deck's namespace,
+# and the ordinals of the cards Anki makes of it.
+WorkedNote = tuple[list[str], str, str, tuple[int, ...]]
+
+
 @sent_between_processes
 @dataclass(frozen=True, slots=True)
 class CompiledTopic:
@@ -97,7 +103,7 @@ class CompiledTopic:
     problems: list
     fields_file: bytes | None
     fields_rendered: list[str]
-    notes: list  # each card's note (identity.worked_note), or None
+    notes: list[WorkedNote | None]  # each card's note (identity.worked_note), or None
 
 
 # Renders fields in order; `render_fields` is the plain one, cache.py wraps it.
@@ -398,21 +404,17 @@ def usable_cores() -> int:
 
 
 @functools.cache
-def _worker_renderer(cards_dir: Path) -> Renderer:
-    return Renderer(cards_dir)
-
-
 def worker_renderer(cards_dir: Path) -> Renderer:
     """In a worker process: its one Renderer (its media digests hold for this build's
     workers, which end with the build)."""
-    return _worker_renderer(cards_dir)
+    return Renderer(cards_dir)
 
 
 def _render_chunk(
     cards_dir: Path, chunk: list[tuple[Path, str, frozenset[str], bool]]
 ) -> list[RenderedField]:
     """In a worker process: one Renderer per process, reused for every chunk it gets."""
-    renderer = _worker_renderer(cards_dir)
+    renderer = worker_renderer(cards_dir)
     return [renderer.render_field(*request) for request in _arguments(chunk)]
 
 
