@@ -43,7 +43,7 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # 15% larger to download was worth a quarter of a second of every rebuild (issue 19).
 ZIP_LEVEL = 1
 # A package of at most this many notes has its collection made in memory (a topic's, of
-# a few hundred notes: no scratch file to make, write, read back and delete, a quarter of
+# a few hundred notes: no scratch file to make, write, read back and delete, a sixth of
 # the time it took); a larger one (the whole deck's, 70 MB at 100,000 cards) in a scratch
 # file copied into the zip a piece at a time, so that it is never held in memory twice.
 IN_MEMORY_NOTES = 2000

@@ -70,18 +70,15 @@ def write_packages(
     rest = pending[1:]
     parallel = pool is not None and sum(job.notes for _path, job, _key in rest) >= PARALLEL_NOTES
     futures = (
-        [
-            pool.submit(_write_elsewhere, temporary, job, records.get(job.topic))
-            for temporary, job, _key in rest
-        ]
+        [pool.submit(_write_one, temporary, job, records.get(job.topic)) for temporary, job, _key in rest]
         if parallel
         else []
     )
-    first = _write_elsewhere(pending[0][0], pending[0][1], records.get(pending[0][1].topic), rows=True)
+    first = _write_one(pending[0][0], pending[0][1], records.get(pending[0][1].topic), rows=True)
     wrote_one()
     if not parallel:
         for temporary, job, _key in rest:
-            _write_elsewhere(temporary, job, records.get(job.topic))
+            _write_one(temporary, job, records.get(job.topic))
             wrote_one()
         return first
     # The first written, this process takes the packages no worker has started yet,
@@ -90,7 +87,7 @@ def write_packages(
     for future, (temporary, job, _key) in zip(reversed(futures), reversed(rest), strict=True):
         if not future.cancel():
             break
-        _write_elsewhere(temporary, job, records.get(job.topic))
+        _write_one(temporary, job, records.get(job.topic))
         wrote_one()
     for future in as_completed([future for future in futures if not future.cancelled()]):
         future.result()
@@ -98,11 +95,10 @@ def write_packages(
     return first
 
 
-def _write_elsewhere(
-    path: Path, job: PackageJob, record: Path | None, rows: bool = False
-) -> dict[int, DeckRows]:
-    """write_package (in a worker, or here), then the record of its topic's deck to
-    `record`; returns the package's rows if asked (a worker sends nothing back)."""
+def _write_one(path: Path, job: PackageJob, record: Path | None, rows: bool = False) -> dict[int, DeckRows]:
+    """write_package (in a worker, or in the build's process), then the record of its
+    topic's deck to `record`; returns the package's rows if asked (a worker sends
+    nothing back)."""
     written = write_package(path, job)
     if record is not None:
         deck = job.decks[-1]  # (a topic's package: the root deck, then the topic's)
