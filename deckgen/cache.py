@@ -7,7 +7,8 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
   reading the file again while that key is the same. A file with problems is never
   kept, so its problems are reported on every build. (`topics/<topic>.bin`) When
   there are many files to read, `read_ahead` reads them on every core first, each
-  worker going on to compile the topic it has just read (`compiled_ahead`).
+  worker going on to compile the topic it has just read (`compiled_ahead`); the
+  build's own process takes the last topics no worker has started yet.
 - `BuildCache.field_renderer(render)`: rendered fields. A field's HTML depends only on
   what `field_key` hashes (deckgen's code, the cards folder, the folder of the card's
   file, the field's text, the deck's HTML opt-ins) and on the bytes of the media files
@@ -22,7 +23,8 @@ Each cache wraps a pure step from outside; the steps themselves know nothing of 
   wrote for it last: then the new lock is the old text with only the changed notes'
   lines written again (lock.patch_lock). (`lock.bin`)
 - The record of the last build and each topic's deck as it packaged it, which
-  rebuild.py writes and reads through `put`, `put_now` and `keep`. (`build.bin`,
+  rebuild.py writes and reads through `put`, `put_now` and `keep` (a topic's deck is
+  written by whoever writes its package, into a file `stage_now` made). (`build.bin`,
   `decks/<topic>.bin`)
 - Each topic's part of the preview page, which preview.py keeps under a hash of what
   it shows. (`preview/<topic>.bin`)
