@@ -204,16 +204,15 @@ class BuildCache:
     def put_now(self, path: Path, data: bytes) -> None:
         """`put`, but written now (under a temporary name until `commit`), so that the
         bytes need not stay in memory: the decks of 100,000 cards are 70 MB of them."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._staged.write_bytes(path, data)
-            self._put_now.add(path)
-        except OSError:
-            pass  # (the cache only saves time; the next build does without this file)
+        temporary = self.stage_now(path)
+        if temporary is not None:
+            # (the cache only saves time: a file cut short is damaged, and never read)
+            with contextlib.suppress(OSError):
+                temporary.write_bytes(data)
 
     def stage_now(self, path: Path) -> Path | None:
-        """A temporary file for another process to write `path`'s bytes to now (`put_now`,
-        written elsewhere), in place at `commit`; None if it cannot be made."""
+        """A temporary file to write `path`'s bytes to now (here, by `put_now`, or in
+        another process), in place at `commit`; None if it cannot be made."""
         try:
             folders = (path.parent, *path.parent.parents)
             self._made += [f for f in folders if f.is_relative_to(self.folder) and not f.is_dir()]
