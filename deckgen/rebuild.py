@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -302,7 +302,7 @@ def remember(
     (package_writing.py), which `records_to_write` said to write."""
     record_path = cache.folder / BUILD_RECORD
     whole = jobs[0]
-    if checked.warnings or whole.topic is not None:
+    if not _leaves_record(checked, jobs):
         cache.put(record_path, None)
         return
     if not rows:  # the whole deck's package was kept as it was: so is the record
@@ -348,7 +348,7 @@ def remember(
         "config": config_key(compiled.deck.config),
         "lock": _sha256(checked.new_lock_text),
         "topics": entries,
-        "retired": [list(_retired_fields(note)) for note in retired],
+        "retired": [list(astuple(note)) for note in retired],  # (read back as RetiredNote(*entry))
         "retire_inputs": sorted({note.replaced_by for note in retired if note.replaced_by}),
     }
     cache.put(record_path, document_bytes(record))
@@ -364,7 +364,7 @@ def records_to_write(
     """The topics whose deck's record is written with their package, each with the
     temporary file to write it to: those whose package is written when `remember` will
     leave a record (the whole deck's package written, no warnings)."""
-    if not pending or pending[0] is not jobs[0] or checked.warnings or jobs[0].topic is not None:
+    if not pending or pending[0] is not jobs[0] or not _leaves_record(checked, jobs):
         return {}
     topics = {topic.key for topic in compiled.deck.topics}
     records = {}
@@ -374,6 +374,12 @@ def records_to_write(
             if temporary is not None:
                 records[job.topic] = temporary
     return records
+
+
+def _leaves_record(checked: Checked, jobs: list[PackageJob]) -> bool:
+    """Whether a build of these packages can leave a record for the next (`remember`):
+    not after warnings, which the next build must report again."""
+    return not checked.warnings and jobs[0].topic is None
 
 
 def deck_record(rows: DeckRows) -> bytes:
@@ -403,20 +409,6 @@ def config_key(config) -> str:
 def retired_key(topic: Topic) -> str:
     entries = [(entry.id, entry.reason, entry.replaced_by) for entry in topic.retired]
     return hashlib.sha256(repr(entries).encode("utf-8")).hexdigest()
-
-
-def _retired_fields(note: RetiredNote) -> tuple:
-    return (
-        note.card_id,
-        note.type,
-        note.topic,
-        note.values,
-        note.tags,
-        note.mod,
-        note.reason,
-        note.replaced_by,
-        note.retired_in,
-    )
 
 
 def _sha256(text: str) -> str:
