@@ -105,9 +105,12 @@ def _from_cache(media: MediaFiles, entry: CachedField, base: Path) -> RenderedFi
     found = []
     for src, name, digest in entry.images:
         path, _error = media.image_file(src, base)
-        if path is None or media.digest(path) != digest or media.media_file(path).name != name:
+        if path is None or media.digest(path) != digest:
             return None
-        found.append(media.media_file(path))
+        item = media.media_file(path)
+        if item.name != name:
+            return None
+        found.append(item)
     return RenderedField(entry.html, tuple(found), (), tuple(src for src, _name, _digest in entry.images))
 
 
