@@ -63,7 +63,7 @@ from .render import (
     usable_cores,
 )
 from .validate import TopicReader
-from .workers import worker_pool
+from .workers import taken_back, worker_pool
 
 CACHE_DIR = ".cache"  # under the build's out dir
 TOPICS_DIR = "topics"
@@ -163,24 +163,22 @@ class BuildCache:
 
         with worker_pool(workers) as pool:
             jobs = [
-                (key, path, pool.submit(_read_alone, read, compile, key, path, self._looked_up[key]))
+                ((key, path), pool.submit(_read_alone, read, compile, key, path, self._looked_up[key]))
                 for key, path in stale
             ]
 
             def take_finished() -> None:
-                for key, _path, future in jobs:
+                for (key, _path), future in jobs:
                     if future.done() and not future.cancelled() and key not in taken:
                         take(key, future.result())
 
-            # This process would only wait for the workers: it takes the topics none has
-            # started yet back, from the last, and compiles them itself. Beside another
-            # busy program that also gets the build a larger share of the cores.
-            for key, path, future in reversed(jobs):
-                if here is None or not future.cancel():
-                    break
+            # This process would only wait for the workers: it compiles the topics none
+            # has started yet itself. Beside another busy program that also gets the
+            # build a larger share of the cores.
+            for key, path in taken_back(jobs) if here is not None else ():
                 take(key, _read_alone(read, here, key, path, self._looked_up[key]))
                 take_finished()
-            for key, _path, future in jobs:
+            for (key, _path), future in jobs:
                 if not future.cancelled() and key not in taken:
                     take(key, future.result())
         return list(keys), seconds[0], seconds[1]

@@ -20,7 +20,7 @@ from .package import PackageJob, write_package
 from .package_database import DeckRows
 from .rebuild import deck_record
 from .render import usable_cores
-from .workers import worker_pool
+from .workers import taken_back, worker_pool
 
 # Below this many notes in the packages after the first, a second process costs more
 # than it saves (a one-card rebuild writes the whole deck and one topic).
@@ -84,9 +84,7 @@ def write_packages(
     # The first written, this process takes the packages no worker has started yet,
     # from the last: both cores busy to the end (at 20,000 cards, a worker alone was
     # still writing topics 0.4 s after the whole deck was done).
-    for future, (temporary, job, _key) in zip(reversed(futures), reversed(rest), strict=True):
-        if not future.cancel():
-            break
+    for temporary, job, _key in taken_back(list(zip(rest, futures, strict=True))):
         _write_one(temporary, job, records.get(job.topic))
         wrote_one()
     for future in as_completed([future for future in futures if not future.cancelled()]):

@@ -22,8 +22,11 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -37,6 +40,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler (cli.py), inherited by fork
+
+
+def taken_back(jobs: Sequence[tuple[T, Future]]) -> Iterator[T]:
+    """Of the jobs submitted to a pool (each with its future), those no worker has started
+    yet, from the last, each cancelled there as the caller comes to it, for the caller to
+    do itself: the command's process would only wait for the workers otherwise, and they
+    all finish at about the same time."""
+    for job, future in reversed(jobs):
+        if not future.cancel():
+            return
+        yield job
 
 
 @contextlib.contextmanager

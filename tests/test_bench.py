@@ -295,6 +295,24 @@ def test_the_build_process_compiles_the_topics_no_worker_has_started(tmp_path, m
     assert outcomes["read ahead"] == outcomes["one process"]
 
 
+def test_jobs_are_taken_back_from_the_last_until_one_a_worker_has_started():
+    """workers.taken_back: each cancelled only as the caller comes to it."""
+    from concurrent.futures import Future
+
+    from deckgen.workers import taken_back
+
+    futures = [Future() for _ in range(5)]
+    futures[1].set_running_or_notify_cancel()  # a worker has started job 1
+    jobs = list(zip("abcde", futures, strict=True))
+    taken = []
+    for job in taken_back(jobs):
+        taken.append(job)
+        if job == "d":
+            futures[2].set_running_or_notify_cancel()  # meanwhile a worker starts job 2
+    assert taken == ["e", "d"]
+    assert [f.cancelled() for f in futures] == [False, False, False, True, True]
+
+
 def test_topics_compiled_ahead_take_their_unchanged_fields_from_the_cache(tmp_path, monkeypatch):
     """Cards added to two topics: the workers that read them again render only the new
     cards' fields, the others from the cache, as one process would."""
